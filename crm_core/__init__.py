@@ -1,0 +1,33 @@
+"""The CRM core: the data, its services and its REST routes. Knows nothing of PBXs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from crm_core.db import Database, is_sqlite, migrate
+from kernel.deps import Deps
+
+DATABASE = web.AppKey("database", Database)
+
+
+def setup(app: web.Application, deps: Deps) -> None:
+    url = deps.settings.database_url
+
+    async def database_lifetime(app: web.Application) -> AsyncIterator[None]:
+        if is_sqlite(url):
+            # A single-node SQLite install upgrades itself; PostgreSQL clusters run
+            # `centralita migrate` once, so two nodes never race on the schema.
+            await migrate(url)
+        db = Database(url)
+        app[DATABASE] = db
+        yield
+        await db.close()
+
+    async def database_probe() -> tuple[bool, object]:
+        ok = DATABASE in app and await app[DATABASE].ping()
+        return ok, "up" if ok else "down"
+
+    app.cleanup_ctx.append(database_lifetime)
+    deps.add_probe("database", database_probe)

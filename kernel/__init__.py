@@ -1,0 +1,1 @@
+"""The floor every package may import: the event bus, event types, errors."""

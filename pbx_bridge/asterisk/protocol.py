@@ -1,0 +1,174 @@
+"""AMI framing: bytes in, messages out, no I/O (so it can be fuzzed and replayed).
+
+Asterisk ends every line with CRLF and every message with an empty line, but
+some versions and proxies send bare LF or a mixed CRLF LF; all three are
+accepted. A frame longer than `max_frame` or a line that is not `Key: Value`
+is reported with its byte offset and skipped, and parsing resumes at the next
+message boundary, so one bad frame never loses the good ones after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+MAX_FRAME = 64 * 1024
+
+
+class Message:
+    """One AMI message: ordered headers, repeated keys kept (`Output:` lines)."""
+
+    __slots__ = ("_first", "headers")
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        self.headers = headers
+        first: dict[str, str] = {}
+        for key, value in headers:
+            first.setdefault(key, value)
+        self._first = first
+
+    @classmethod
+    def of(cls, **fields: str) -> Message:
+        return cls(list(fields.items()))
+
+    def get(self, key: str, default: str = "") -> str:
+        return self._first.get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        return self._first[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._first
+
+    def getall(self, key: str) -> list[str]:
+        return [v for k, v in self.headers if k == key]
+
+    @property
+    def event(self) -> str:
+        return self._first.get("Event", "")
+
+    @property
+    def response(self) -> str:
+        return self._first.get("Response", "")
+
+    @property
+    def action_id(self) -> str:
+        return self._first.get("ActionID", "")
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self._first)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._first)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and other.headers == self.headers
+
+    def __repr__(self) -> str:
+        return f"Message({self.headers!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class FrameError:
+    """What was wrong with a frame and where it started in the stream."""
+
+    offset: int
+    reason: str
+    excerpt: bytes
+
+
+def encode(action: str, fields: dict[str, str] | list[tuple[str, str]]) -> bytes:
+    """One action as Asterisk expects it: CRLF lines and a closing empty line."""
+    pairs = fields.items() if isinstance(fields, dict) else fields
+    lines = [f"Action: {action}"]
+    for key, value in pairs:
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"AMI header {key} may not contain a line break")
+        lines.append(f"{key}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def encode_message(message: Message) -> bytes:
+    body = "".join(f"{k}: {v}\r\n" for k, v in message.headers)
+    return (body + "\r\n").encode()
+
+
+class Parser:
+    """Incremental AMI parser: `feed()` bytes, get the complete messages back."""
+
+    def __init__(self, max_frame: int = MAX_FRAME, expect_greeting: bool = True) -> None:
+        self.max_frame = max_frame
+        self.greeting: str | None = None
+        self.errors: list[FrameError] = []
+        self._want_greeting = expect_greeting
+        self._buf = b""
+        self._offset = 0  # stream offset of _buf[0]
+        self._skipping = False  # inside an oversized frame: drop until a boundary
+
+    def feed(self, data: bytes) -> list[Message]:
+        buf = self._buf + data
+        out: list[Message] = []
+        if self._want_greeting:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                self._buf = buf
+                return out
+            self.greeting = buf[:nl].rstrip(b"\r").decode("utf-8", "replace")
+            self._want_greeting = False
+            buf = buf[nl + 1 :]
+            self._offset += nl + 1
+        pos = 0
+        # Every boundary holds "\n\n" (LF, mixed) or "\n\r\n" (CRLF); remember where
+        # each next occurs so a long buffer is scanned once, not once per frame.
+        lf = crlf = -2
+        while True:
+            if lf != -1 and lf < pos:
+                lf = buf.find(b"\n\n", pos)
+            if crlf != -1 and crlf < pos:
+                crlf = buf.find(b"\n\r\n", pos)
+            if lf < 0 and crlf < 0:
+                break
+            nl = lf if crlf < 0 or 0 <= lf < crlf else crlf
+            after = nl + (2 if nl == lf else 3)
+            end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+            if self._skipping:
+                self._skipping = False
+            elif end > pos:
+                self._frame(buf[pos:end], self._offset + pos, out)
+            pos = after
+        rest = buf[pos:]
+        if len(rest) > self.max_frame:
+            if not self._skipping:
+                self._error(self._offset + pos, "frame longer than the limit", rest)
+            self._skipping = True
+            rest = rest[-4:]  # keep what could start a boundary
+            pos = len(buf) - len(rest)
+        self._offset += pos
+        self._buf = rest
+        return out
+
+    def _frame(self, raw: bytes, offset: int, out: list[Message]) -> None:
+        if len(raw) > self.max_frame:
+            self._error(offset, "frame longer than the limit", raw)
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        headers: list[tuple[str, str]] = []
+        for line in text.split("\n"):
+            line = line.rstrip("\r")
+            if not line:
+                continue
+            key, colon, value = line.partition(":")
+            if not colon or not key or " " in key:
+                self._error(offset, f"line is not 'Key: Value': {line[:60]!r}", raw)
+                return
+            headers.append((key, value[1:] if value.startswith(" ") else value))
+        if headers:
+            out.append(Message(headers))
+
+    def _error(self, offset: int, reason: str, raw: bytes) -> None:
+        self.errors.append(FrameError(offset, reason, raw[:80]))
+        if len(self.errors) > 1000:
+            del self.errors[:500]
