@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm_core.db import migrate
@@ -25,12 +26,23 @@ def postgres_url() -> str:
     return url
 
 
-async def _reset_postgres(url: str) -> None:
-    engine = create_async_engine(url)
+async def _fresh_postgres(url: str) -> str:
+    """A database of this test process's own, emptied: parallel runs never meet."""
+    base = make_url(url)
+    name = f"{base.database}_{os.getpid()}"
+    admin = create_async_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not exists:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    own = base.set(database=name).render_as_string(hide_password=False)
+    engine = create_async_engine(own)
     async with engine.begin() as conn:
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
+    return own
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -39,7 +51,6 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     else:
-        url = postgres_url()
-        await _reset_postgres(url)
+        url = await _fresh_postgres(postgres_url())
     await migrate(url)
     yield url
