@@ -1,0 +1,1 @@
+"""PBX adapters: Asterisk (AMI) and Twilio turned into PBX-neutral call events."""
