@@ -32,7 +32,8 @@ async def _fresh_postgres(url: str) -> str:
     name = f"{base.database}_{os.getpid()}"
     admin = create_async_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
-        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        query = text("SELECT 1 FROM pg_database WHERE datname = :n")
+        exists = await conn.scalar(query, {"n": name})
         if not exists:
             await conn.execute(text(f'CREATE DATABASE "{name}"'))
     await admin.dispose()
