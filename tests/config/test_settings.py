@@ -113,3 +113,20 @@ def test_bad_file_stops_start_up_with_exit_status_2(tmp_path: Path) -> None:
         "or postgresql+asyncpg:// (got 'ftp://db')",
         f"centralita: bad setting: {path}: http.port: expected an integer, got 'x'",
     ]
+
+
+def test_the_example_file_documents_every_key_and_loads() -> None:
+    import dataclasses
+    import tomllib
+
+    from config.settings import place
+
+    example = Path(__file__).parents[2] / "config" / "centralita.example.toml"
+    text = example.read_text(encoding="utf-8")
+    settings = load_settings(example, {})
+    assert settings.ami_host == "127.0.0.1"
+    data = tomllib.loads(text.replace("# api_base", "api_base").replace("# url", "url"))
+    for f in dataclasses.fields(Settings):
+        section, key = place(f.name)
+        where = data.get(section, {}) if section else data
+        assert key in where, f"{f.name} is not documented in the example"
