@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 import crm_core
+import pbx_bridge
 from centralita import health
 from config import Settings
 from kernel.bus import Bus, InProcessBus
@@ -23,6 +24,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     app.cleanup_ctx.append(_bus_lifetime(deps.bus))
     app.add_routes(health.routes)
     crm_core.setup(app, deps)
+    pbx_bridge.setup(app, deps)
     return app
 
 

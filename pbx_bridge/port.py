@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from kernel.errors import PBXUnavailable
+
 TransferMode = Literal["blind", "attended"]
 SpyMode = Literal["listen", "whisper", "barge"]
 
@@ -65,3 +67,43 @@ class PbxPort(Protocol):
     async def stop_recording(self, call_id: str) -> None: ...
 
     async def spy(self, call_id: str, supervisor_extension: str, mode: SpyMode) -> None: ...
+
+
+class NoPbx:
+    """The port when no PBX is configured: every request says so clearly."""
+
+    name = "none"
+    online = False
+
+    def _refuse(self) -> PBXUnavailable:
+        return PBXUnavailable("no PBX is configured: set CENTRALITA_AMI_HOST or the Twilio keys")
+
+    async def originate(self, request: OriginateRequest) -> OriginateTicket:
+        raise self._refuse()
+
+    async def hangup(self, call_id: str) -> None:
+        raise self._refuse()
+
+    async def transfer(self, call_id: str, to: str, mode: TransferMode = "blind") -> None:
+        raise self._refuse()
+
+    async def hold(self, call_id: str) -> None:
+        raise self._refuse()
+
+    async def resume(self, call_id: str) -> None:
+        raise self._refuse()
+
+    async def mute(self, call_id: str, muted: bool) -> None:
+        raise self._refuse()
+
+    async def send_dtmf(self, call_id: str, digits: str) -> None:
+        raise self._refuse()
+
+    async def start_recording(self, call_id: str) -> str:
+        raise self._refuse()
+
+    async def stop_recording(self, call_id: str) -> None:
+        raise self._refuse()
+
+    async def spy(self, call_id: str, supervisor_extension: str, mode: SpyMode) -> None:
+        raise self._refuse()
