@@ -1,0 +1,195 @@
+"""Call-control routes: click-to-call and the in-call buttons of the widget.
+
+An agent acts only on calls that ring or are answered at their own extension
+(the hub knows the live calls); supervisors and admins act on any. Everything
+goes to the PBX through the `PbxPort` protocol, never to AMI or Twilio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import phonenumbers
+from aiohttp import web
+
+from kernel.errors import Forbidden, NotFound, PBXUnavailable, ValidationFailed
+from kernel.events import CallInfo
+from kernel.web import json_body
+from pbx_bridge.port import OriginateRequest, PbxPort, TransferMode
+from web_widget.hub import AgentHub
+from web_widget.idempotency import Answer, IdempotencyStore
+from web_widget.identity import (
+    CALL_ROLES,
+    SUPERVISORS,
+    Principal,
+    own_extension,
+    principal_of,
+    require,
+)
+
+routes = web.RouteTableDef()
+
+HUB = web.AppKey("agent_hub", AgentHub)
+PBX_PORT = web.AppKey("widget_pbx_port", PbxPort)
+"""The live PBX port. Until `pbx_bridge` defines its own `PBX_PORT` key, the roof
+puts the port here (`app[web_widget.PBX_PORT] = port`)."""
+IDEMPOTENCY = web.AppKey("call_idempotency", IdempotencyStore)
+DIAL_OPTIONS = web.AppKey("dial_options", dict[str, Any])
+"""`{"region": "ES", "national": bool}`: with `national`, numbers of the home region
+are handed to the PBX without the country prefix (trunks that want national format)."""
+
+MAX_EXTENSION_DIGITS = 6
+DTMF_DIGITS = set("0123456789*#ABCD")
+
+
+def dial_string(raw: object, options: dict[str, Any], field: str = "to") -> str:
+    """What the PBX dials for what an agent typed: an extension, or E.164 (or national)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationFailed("give the number to call", field=field)
+    text = raw.strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if text.isdigit() and len(text) <= MAX_EXTENSION_DIGITS:
+        return text  # an internal extension: dialled as is
+    region = str(options.get("region", "ES"))
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as err:
+        raise ValidationFailed(f"{raw!r} is not a phone number: {err}", field=field) from None
+    if not digits or not phonenumbers.is_possible_number(parsed):
+        raise ValidationFailed(f"{raw!r} is not a possible phone number", field=field)
+    if options.get("national") and phonenumbers.region_code_for_number(parsed) == region:
+        return str(parsed.national_number)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _port(request: web.Request) -> PbxPort:
+    port = request.app.get(PBX_PORT)
+    if port is None or not port.online:
+        raise PBXUnavailable("Centralita: PBX desconectada (the PBX link is down)")
+    return port
+
+
+@routes.post("/api/calls")
+@require(*CALL_ROLES)
+async def click_to_call(request: web.Request) -> web.Response:
+    """Ring the agent's phone first; when it answers, the PBX dials `to` (T6, B5)."""
+    principal = principal_of(request)
+    body = await json_body(request)
+    options = request.app[DIAL_OPTIONS]
+    number = dial_string(body.get("to"), options)
+    agent = _originating_agent(principal, body.get("agent"))
+    key = request.headers.get("Idempotency-Key")
+
+    async def originate() -> Answer:
+        variables = {"CENTRALITA_USER": principal.username}
+        ticket = await _port(request).originate(
+            OriginateRequest(number, agent_extension=agent, variables=variables)
+        )
+        body = {"status": "dialing", "to": number, "agent": agent, "action_id": ticket.action_id}
+        return Answer(202, body)
+
+    if key is None:
+        answer = await originate()
+        return web.json_response(answer.body, status=answer.status)
+    fingerprint = hashlib.sha256(json.dumps([number, agent], sort_keys=True).encode()).hexdigest()
+    store = request.app[IDEMPOTENCY]
+    answer, replayed = await store.run(principal.user_id, key, fingerprint, originate)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return web.json_response(answer.body, status=answer.status, headers=headers)
+
+
+def _originating_agent(principal: Principal, wanted: object) -> str:
+    if wanted is None or wanted == "":
+        return own_extension(principal)
+    if not isinstance(wanted, str) or not wanted.isdigit():
+        raise ValidationFailed("agent must be an extension", field="agent")
+    if wanted != principal.extension and principal.role not in SUPERVISORS:
+        raise Forbidden("agents place calls from their own extension only", field="agent")
+    return wanted
+
+
+def owned_call(request: web.Request, principal: Principal) -> CallInfo:
+    """The live call named in the path, if this principal may act on it."""
+    call_id = request.match_info["call_id"]
+    call = request.app[HUB].live_call(call_id)
+    if call is None:
+        raise NotFound(f"no live call {call_id!r}")
+    if principal.role in SUPERVISORS:
+        return call
+    mine = principal.extension and (
+        principal.extension == call.agent or principal.extension in call.ringing
+    )
+    if not mine:
+        raise Forbidden("this call is not at your extension")
+    return call
+
+
+def _done(call: CallInfo, action: str, **extra: Any) -> web.Response:
+    return web.json_response({"call_id": call.call_id, "action": action, "ok": True, **extra})
+
+
+@routes.post("/api/calls/{call_id}/hangup")
+@require(*CALL_ROLES)
+async def hangup(request: web.Request) -> web.Response:
+    call = owned_call(request, principal_of(request))
+    await _port(request).hangup(call.call_id)
+    return _done(call, "hangup")
+
+
+@routes.post("/api/calls/{call_id}/hold")
+@require(*CALL_ROLES)
+async def hold(request: web.Request) -> web.Response:
+    call = owned_call(request, principal_of(request))
+    await _port(request).hold(call.call_id)
+    return _done(call, "hold")
+
+
+@routes.post("/api/calls/{call_id}/resume")
+@require(*CALL_ROLES)
+async def resume(request: web.Request) -> web.Response:
+    call = owned_call(request, principal_of(request))
+    await _port(request).resume(call.call_id)
+    return _done(call, "resume")
+
+
+@routes.post("/api/calls/{call_id}/mute")
+@require(*CALL_ROLES)
+async def mute(request: web.Request) -> web.Response:
+    call = owned_call(request, principal_of(request))
+    await _port(request).mute(call.call_id, True)
+    return _done(call, "mute")
+
+
+@routes.post("/api/calls/{call_id}/unmute")
+@require(*CALL_ROLES)
+async def unmute(request: web.Request) -> web.Response:
+    call = owned_call(request, principal_of(request))
+    await _port(request).mute(call.call_id, False)
+    return _done(call, "unmute")
+
+
+@routes.post("/api/calls/{call_id}/dtmf")
+@require(*CALL_ROLES)
+async def dtmf(request: web.Request) -> web.Response:
+    call = owned_call(request, principal_of(request))
+    digits = (await json_body(request)).get("digits")
+    if not isinstance(digits, str) or not digits or not set(digits.upper()) <= DTMF_DIGITS:
+        raise ValidationFailed("digits must be 0-9, *, # or A-D", field="digits")
+    await _port(request).send_dtmf(call.call_id, digits.upper())
+    return _done(call, "dtmf", digits=digits.upper())
+
+
+@routes.post("/api/calls/{call_id}/transfer")
+@require(*CALL_ROLES)
+async def transfer(request: web.Request) -> web.Response:
+    call = owned_call(request, principal_of(request))
+    body = await json_body(request)
+    mode = body.get("mode", "blind")
+    if mode not in ("blind", "attended"):
+        raise ValidationFailed("mode must be blind or attended", field="mode")
+    target = dial_string(body.get("to"), request.app[DIAL_OPTIONS])
+    kind: TransferMode = "attended" if mode == "attended" else "blind"
+    await _port(request).transfer(call.call_id, target, kind)
+    return _done(call, "transfer", to=target, mode=mode)

@@ -1,0 +1,144 @@
+"""`GET /ws/agent`: one widget's socket onto its agent's numbered stream.
+
+Order of checks: Origin first (403 before the upgrade), then credentials
+(session cookie, bearer, or `?token=` widget token; 401 before the upgrade).
+The widget says where it left off with `?resume=<seq>&epoch=<epoch>` or a
+first `{"type": "hello", "last_seq": n, "epoch": e}`; it pings every
+`heartbeat_s` and may set its presence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from kernel.errors import Unauthorized, ValidationFailed
+from web_widget.calls import HUB
+from web_widget.guards import OriginGuard
+from web_widget.hub import AgentHub, Outbox
+from web_widget.identity import Principal, agent_key, principal_from_request, principal_from_token
+
+log = logging.getLogger("centralita.ws")
+routes = web.RouteTableDef()
+ORIGIN_GUARD = web.AppKey("ws_origin_guard", OriginGuard)
+HELLO_WAIT_S = 5.0
+
+
+async def _authenticate(request: web.Request) -> Principal:
+    token = request.query.get("token")
+    principal = await principal_from_token(request.app, token) if token else None
+    if principal is None and not token:
+        principal = await principal_from_request(request)
+    if principal is None:
+        raise Unauthorized("sign in or give a valid widget token")
+    return principal
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValidationFailed("resume must be a message number", field="resume")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed("resume must be a message number", field="resume") from None
+
+
+@routes.get("/ws/agent")
+async def agent_socket(request: web.Request) -> web.StreamResponse:
+    request.app[ORIGIN_GUARD].check(request)
+    principal = await _authenticate(request)
+    resume = request.query.get("resume")
+    last_seq = _int_or_none(resume)
+    hub = request.app[HUB]
+    ws = web.WebSocketResponse(heartbeat=None, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    epoch = request.query.get("epoch")
+    if resume is None:
+        last_seq, epoch = await _read_hello(ws)
+    key = agent_key(principal)
+    outbox = Outbox()
+    await ws.send_json({"type": "hello", "agent": key, "epoch": hub.epoch,
+                        "heartbeat_s": hub.heartbeat_s, "user": principal.username,
+                        "name": principal.name, "role": principal.role})
+    hub.attach(key, outbox, last_seq=last_seq, epoch=epoch, name=principal.name,
+               role=principal.role)
+    writer = asyncio.create_task(_write(ws, outbox), name=f"ws:{key}")
+    try:
+        await _read(ws, hub, key, outbox)
+    finally:
+        hub.detach(key, outbox)
+        outbox.close()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await writer
+        await ws.close()
+    return ws
+
+
+async def _read_hello(ws: web.WebSocketResponse) -> tuple[int | None, str | None]:
+    """A widget that did not say `?resume=` may say it first thing; others start fresh."""
+    try:
+        msg = await ws.receive(timeout=HELLO_WAIT_S)
+    except TimeoutError:
+        return None, None
+    if msg.type != WSMsgType.TEXT:
+        return None, None
+    try:
+        data = json.loads(msg.data)
+    except json.JSONDecodeError:
+        return None, None
+    if not isinstance(data, dict) or data.get("type") != "hello":
+        return None, None
+    try:
+        last = _int_or_none(data.get("last_seq"))
+    except ValidationFailed:
+        last = None
+    epoch = data.get("epoch")
+    return last, epoch if isinstance(epoch, str) else None
+
+
+async def _write(ws: web.WebSocketResponse, outbox: Outbox) -> None:
+    while True:
+        message = await outbox.queue.get()
+        if message is None or ws.closed:
+            if outbox.overflowed:
+                await ws.close(code=4008, message=b"too slow; resume")
+            return
+        await ws.send_json(message)
+
+
+async def _read(ws: web.WebSocketResponse, hub: AgentHub, key: str, outbox: Outbox) -> None:
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        try:
+            data = json.loads(msg.data)
+        except json.JSONDecodeError:
+            outbox.put({"type": "error", "code": "invalid-input", "message": "not JSON"})
+            continue
+        if isinstance(data, dict):
+            _command(outbox, hub, key, data)
+
+
+def _command(outbox: Outbox, hub: AgentHub, key: str, data: dict[str, Any]) -> None:
+    """Replies go through the outbox too, so one task alone writes to the socket."""
+    kind = data.get("type")
+    if kind == "ping":
+        hub.heartbeat(key)
+        outbox.put({"type": "pong", "t": data.get("t")})
+    elif kind == "presence":
+        try:
+            hub.set_presence(key, str(data.get("status")))
+        except ValueError as err:
+            outbox.put({"type": "error", "code": "invalid-input", "message": str(err)})
+    elif kind == "hello":
+        pass  # a late hello (after ?resume=) changes nothing
+    else:
+        outbox.put({"type": "error", "code": "unknown-command",
+                    "message": f"unknown message type {kind!r}"})
