@@ -31,3 +31,8 @@ def setup(app: web.Application, deps: Deps) -> None:
 
     app.cleanup_ctx.append(database_lifetime)
     deps.add_probe("database", database_probe)
+
+    # Imported here: the routes import `DATABASE` from this module.
+    from crm_core.http import setup_routes
+
+    setup_routes(app, deps.settings)

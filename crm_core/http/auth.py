@@ -1,0 +1,126 @@
+"""Signing in and out, who am I, and short-lived tokens for embedded widgets (R5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from crm_core.auth import PRINCIPAL, SESSION_COOKIE, database, public, require
+from crm_core.auth.guard import AuthSettings, auth_settings, credentials
+from crm_core.auth.tokens import SESSION, WIDGET, WIDGET_TTL, issue_token, revoke_token
+from crm_core.http.body import read_json
+from crm_core.openapi import describe
+from crm_core.users import get_user, user_json, verify_login
+from kernel.errors import Forbidden, Unauthorized
+from kernel.web import error_response
+
+routes = web.RouteTableDef()
+
+USER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "username", "name", "role", "extension", "email", "working_hours"],
+    "properties": {
+        "id": {"type": "integer"}, "username": {"type": "string"}, "name": {"type": "string"},
+        "role": {"enum": ["agent", "supervisor", "admin"]},
+        "extension": {"type": ["string", "null"]}, "email": {"type": ["string", "null"]},
+        "working_hours": {"type": "object"}, "active": {"type": "boolean"},
+    },
+}
+LOGIN_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["username", "password"],
+    "properties": {
+        "username": {"type": "string", "minLength": 1, "maxLength": 64},
+        "password": {"type": "string", "minLength": 1, "maxLength": 1024},
+    },
+}
+TOKEN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["token", "expires_at"],
+    "properties": {
+        "token": {"type": "string"}, "expires_at": {"type": "string"},
+        "csrf_token": {"type": ["string", "null"]}, "user": USER_SCHEMA,
+        "expires_in": {"type": "integer"},
+    },
+}
+
+
+def _set_session_cookie(
+    request: web.Request, response: web.Response, token: str, config: AuthSettings
+) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token,
+        max_age=int(config.session_ttl.total_seconds()), path="/", httponly=True,
+        samesite="Lax", secure=config.secure_cookies or request.secure,
+    )
+
+
+@routes.post("/api/auth/login")
+@describe("Sign in: sets the session cookie and returns a bearer token and the CSRF token",
+          body=LOGIN_BODY, response=TOKEN_SCHEMA, tag="auth")
+@public
+async def login(request: web.Request) -> web.Response:
+    body = await read_json(request, LOGIN_BODY)
+    username, password = body["username"], body["password"]
+    config = auth_settings(request)
+    address = request.remote or "unknown"
+    wait = config.throttle.retry_after(username, address)
+    if wait is not None:
+        response = error_response(
+            429, "rate-limited", f"too many failed sign-ins; try again in {wait} s"
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    db = database(request.config_dict)
+    user = await verify_login(db, username, password)
+    if user is None:
+        config.throttle.failed(username, address)
+        raise Unauthorized("wrong username or password")
+    config.throttle.succeeded(username, address)
+    issued = await issue_token(db, user.id, SESSION, config.session_ttl)
+    response = web.json_response({
+        "token": issued.token, "csrf_token": issued.csrf_token, "user": user_json(user),
+        "expires_at": issued.expires_at.isoformat(),
+    })
+    _set_session_cookie(request, response, issued.token, config)
+    return response
+
+
+@routes.post("/api/auth/logout")
+@describe("Sign out: the token or session used for this request stops working", tag="auth")
+@require()
+async def logout(request: web.Request) -> web.Response:
+    creds = await credentials(request)
+    if creds is not None:
+        await revoke_token(database(request.config_dict), creds.token)
+    response = web.json_response({"status": "signed-out"})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@routes.get("/api/me")
+@describe("The signed-in user", response=USER_SCHEMA, tag="auth")
+@require()
+async def me(request: web.Request) -> web.Response:
+    user = await get_user(database(request.config_dict), request[PRINCIPAL].user_id)
+    return web.json_response(user_json(user))
+
+
+@routes.post("/api/auth/widget-token")
+@describe("A 15-minute token for the embedded call widget of the signed-in user",
+          response=TOKEN_SCHEMA, status=201, tag="auth")
+@require()
+async def widget_token(request: web.Request) -> web.Response:
+    creds = await credentials(request)
+    if creds is not None and creds.kind == WIDGET:
+        # Otherwise a leaked widget token could renew itself for ever.
+        raise Forbidden("a widget token cannot mint widget tokens; sign in")
+    principal = request[PRINCIPAL]
+    issued = await issue_token(database(request.config_dict), principal.user_id, WIDGET, WIDGET_TTL)
+    return web.json_response(
+        {"token": issued.token, "expires_at": issued.expires_at.isoformat(),
+         "expires_in": int(WIDGET_TTL.total_seconds())},
+        status=201,
+    )

@@ -1,0 +1,43 @@
+"""Reading request bodies: a size ceiling (413), JSON (422), then the route's schema (422)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from crm_core.http.schema import Schema, validate, validate_query
+from kernel.errors import NotFound, ValidationFailed
+
+MAX_JSON_BODY = 256 * 1024
+"""CRM records are small; a bigger body is a mistake or an attack, refused before parsing."""
+
+
+async def read_json(request: web.Request, schema: Schema, limit: int = MAX_JSON_BODY) -> Any:
+    """The body as JSON, checked against `schema`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(raw))
+    if not raw.strip():
+        raise ValidationFailed("a JSON body is required", field="body")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ValidationFailed("the body is not valid JSON", field="body") from None
+    validate(data, schema)
+    return data
+
+
+def read_query(request: web.Request, params: dict[str, Schema]) -> dict[str, Any]:
+    return validate_query(request.query, params)
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """A numeric path parameter; the router pattern already admits only digits."""
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound(f"no such {name} {raw!r}")
+    return int(raw)
