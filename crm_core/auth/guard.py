@@ -18,7 +18,7 @@ from aiohttp import web
 
 from crm_core.auth.principal import PUBLIC, ROLES, Principal
 from crm_core.auth.throttle import LoginThrottle
-from crm_core.auth.tokens import SESSION, resolve_token
+from crm_core.auth.tokens import SESSION, resolve_token, token_hash
 from crm_core.db import Database
 from kernel.errors import Forbidden, Unauthorized
 
@@ -118,8 +118,10 @@ def check_csrf(request: web.Request, creds: Credentials) -> None:
     if not creds.via_cookie or request.method not in UNSAFE_METHODS:
         return
     given = request.headers.get(CSRF_HEADER, "")
-    expected = creds.csrf_secret or ""
-    if not given or not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    expected = creds.csrf_secret or ""  # the SHA-256 of the token handed out at login
+    if not given or not expected or not hmac.compare_digest(
+        token_hash(given).encode(), expected.encode()
+    ):
         raise CsrfRejected(
             f"a cookie-authenticated {request.method} needs the {CSRF_HEADER} header"
         )

@@ -1,6 +1,7 @@
 """Bearer, session and widget tokens: random, stored only as SHA-256 hashes.
 
-A stolen database dump therefore yields no usable token. Every kind is a
+A stolen database dump (or a DEBUG log of SQL parameters) therefore yields no
+usable token; the same holds for a session's CSRF token. Every kind is a
 bearer token; sessions also travel in a cookie and carry a CSRF secret.
 """
 
@@ -68,7 +69,8 @@ async def issue_token(db: Database, user_id: int, kind: str, ttl: timedelta) -> 
     csrf = secrets.token_urlsafe(32) if kind == SESSION else None
     created = now_utc()
     row = AuthToken(
-        token_hash=token_hash(token), kind=kind, user_id=user_id, csrf_secret=csrf,
+        token_hash=token_hash(token), kind=kind, user_id=user_id,
+        csrf_secret=token_hash(csrf) if csrf else None,
         expires_at=created + ttl, created_at=created,
     )
     async with db.transaction() as session:

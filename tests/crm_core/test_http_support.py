@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
@@ -83,7 +82,3 @@ async def start_crm(aiohttp_client: Any, database_url: str, **settings: Any) -> 
         crm.tokens[username] = issued.token
     return crm
 
-
-@pytest.fixture
-async def crm(aiohttp_client: Any, database_url: str) -> Crm:
-    return await start_crm(aiohttp_client, database_url)
