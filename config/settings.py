@@ -110,6 +110,27 @@ class Settings:
     ami_trunk_patterns: tuple[str, ...] = field(
         default=(), metadata=_opt(doc="channel-name globs that are outside lines (PJSIP/trunk-*)")
     )
+    ami_originate_channel: str = field(
+        default="PJSIP/{extension}",
+        metadata=_opt(doc="dial string of an agent's or supervisor's phone; {extension}"),
+    )
+    ami_originate_context: str = field(
+        default="from-internal", metadata=_opt(doc="where a click-to-call dials the number")
+    )
+    ami_dial_channel: str = field(
+        default="PJSIP/{number}@trunk",
+        metadata=_opt(doc="dial string of a customer the dialer calls first; {number}"),
+    )
+    ami_transfer_context: str = "from-internal"
+    ami_hold_context: str = field(
+        default="centralita-hold", metadata=_opt(doc="plays music on hold to the held customer")
+    )
+    ami_park_context: str = field(
+        default="centralita-wait", metadata=_opt(doc="where the agent waits during a hold")
+    )
+    ami_recording_dir: str = field(
+        default="/var/spool/asterisk/monitor", metadata=_opt(doc="on the Asterisk host")
+    )
     http_host: str = "127.0.0.1"
     http_port: int = field(default=8080, metadata=_opt(_check_port))
     public_url: str | None = field(default=None, metadata=_opt(_check_http_url))

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pbx_bridge.asterisk.protocol import Message, Parser
 
@@ -59,6 +61,7 @@ def _recorded_actions(text: bytes) -> list[Message]:
     return [m for block in blocks for m in parser.feed(block)]
 
 
+ACTION_ID = re.compile(rb"ActionID: ([^\r\n]*)\r\n")
 PONG = b"Response: Success\r\nActionID: %s\r\nPing: Pong\r\nTimestamp: 1795546837.187828\r\n\r\n"
 
 
@@ -71,12 +74,15 @@ class Behaviour:
     answer_pings: bool = True
     prelude: bytes = b""  # written right after the greeting
     close_after_login: bool = False
+    # Actions no recording holds an answer for: answered with a bare success.
+    generic: frozenset[str] = frozenset()
 
 
 @dataclass
 class Connection:
     received: list[Message] = field(default_factory=list)
     cursor: int = 0
+    ids: dict[bytes, bytes] = field(default_factory=dict)  # recorded ActionID -> the link's
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -152,6 +158,9 @@ class ReplayServer:
             return False
         if name in behaviour.silent:
             return True
+        if name in behaviour.generic:
+            writer.write(b"Response: Success\r\nActionID: %s\r\n\r\n" % action_id)
+            return True
         step = script.steps[conn.cursor] if conn.cursor < len(script.steps) else None
         if name == "Ping" and (step is None or step.action["Action"] != "Ping"):
             if behaviour.answer_pings:
@@ -160,11 +169,41 @@ class ReplayServer:
         assert step is not None, f"{name} sent after the end of the recording"
         assert step.action["Action"] == name, f"expected {step.action['Action']}, got {name}"
         conn.cursor += 1
-        recorded = step.action.action_id.encode()
+        conn.ids[step.action.action_id.encode()] = action_id
+        # Later segments carry events of earlier actions (an OriginateResponse):
+        # every recorded ActionID already sent is swapped, not just this one.
         writer.write(
-            step.answer.replace(
-                b"ActionID: " + recorded + b"\r\n", b"ActionID: " + action_id + b"\r\n"
-            )
+            ACTION_ID.sub(lambda m: b"ActionID: " + conn.ids.get(m[1], m[1]) + b"\r\n",
+                          step.answer)
         )
         await writer.drain()
         return not (name == "Login" and behaviour.close_after_login)
+
+
+class Recorder:
+    """Collects what the link hands out and lets a test wait for it."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.states: list[tuple[bool, str]] = []
+        self.changed = asyncio.Condition()
+
+    def on_message(self, message: Message, received_at: float) -> None:
+        assert received_at > 0
+        self.messages.append(message)
+        asyncio.get_running_loop().create_task(self._notify())
+
+    def on_state(self, online: bool, reason: str) -> None:
+        self.states.append((online, reason))
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_for(self, predicate: Any, within: float = 5.0) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(predicate), within)
+
+    def events(self, name: str) -> list[Message]:
+        return [m for m in self.messages if m.event == name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -13,39 +12,14 @@ import pytest
 
 from kernel.errors import AMIActionFailed, AMIActionTimeout, AMILinkLost, PBXUnavailable
 from pbx_bridge.asterisk.link import AMILink, backoff_delay
-from pbx_bridge.asterisk.protocol import Message
-from tests.pbx_bridge.asterisk.replay_server import Behaviour, ReplayServer, load_script
+from tests.pbx_bridge.asterisk.replay_server import (
+    Behaviour,
+    Recorder,
+    ReplayServer,
+    load_script,
+)
 
 SECRET = "not-a-secret"
-
-
-class Recorder:
-    """Collects what the link hands out and lets a test wait for it."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.states: list[tuple[bool, str]] = []
-        self.changed = asyncio.Condition()
-
-    def on_message(self, message: Message, received_at: float) -> None:
-        assert received_at > 0
-        self.messages.append(message)
-        asyncio.get_running_loop().create_task(self._notify())
-
-    def on_state(self, online: bool, reason: str) -> None:
-        self.states.append((online, reason))
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def wait_for(self, predicate: Any, within: float = 5.0) -> None:
-        async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(predicate), within)
-
-    def events(self, name: str) -> list[Message]:
-        return [m for m in self.messages if m.event == name]
 
 
 @asynccontextmanager
