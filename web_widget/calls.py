@@ -14,6 +14,7 @@ from typing import Any
 import phonenumbers
 from aiohttp import web
 
+from crm_core.phones import normalise
 from kernel.errors import Forbidden, NotFound, PBXUnavailable, ValidationFailed
 from kernel.events import CallInfo
 from kernel.web import json_body
@@ -49,19 +50,14 @@ def dial_string(raw: object, options: dict[str, Any], field: str = "to") -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationFailed("give the number to call", field=field)
     text = raw.strip()
-    digits = "".join(ch for ch in text if ch.isdigit())
     if text.isdigit() and len(text) <= MAX_EXTENSION_DIGITS:
         return text  # an internal extension: dialled as is
     region = str(options.get("region", "ES"))
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as err:
-        raise ValidationFailed(f"{raw!r} is not a phone number: {err}", field=field) from None
-    if not digits or not phonenumbers.is_possible_number(parsed):
-        raise ValidationFailed(f"{raw!r} is not a possible phone number", field=field)
-    if options.get("national") and phonenumbers.region_code_for_number(parsed) == region:
+    e164 = normalise(text, region, field=field)
+    parsed = phonenumbers.parse(e164)
+    if options.get("national") and phonenumbers.region_code_for_number(parsed) == region.upper():
         return str(parsed.national_number)
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164
 
 
 def _port(request: web.Request) -> PbxPort:

@@ -47,6 +47,8 @@ class IdempotencyStore:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
+        self.waiting = 0
+        """Duplicates now waiting on a first request still in flight."""
 
     async def run(
         self, user_id: int, key: str, fingerprint: str, action: Callable[[], Awaitable[Answer]]
@@ -65,7 +67,11 @@ class IdempotencyStore:
                     "this Idempotency-Key was used for a different request",
                     field="Idempotency-Key",
                 )
-            return await asyncio.shield(entry.future), True
+            self.waiting += 1
+            try:
+                return await asyncio.shield(entry.future), True
+            finally:
+                self.waiting -= 1
         entry = self._entries[slot] = _Entry(fingerprint, self._clock())
         try:
             answer = await action()
