@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -219,3 +219,17 @@ class Note(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+def utcnow() -> datetime:
+    """Timestamps are written by us, not the server, so ordering is exact on SQLite too."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A stored time as ISO 8601 UTC; SQLite hands timestamps back without their zone."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
