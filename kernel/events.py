@@ -156,6 +156,7 @@ class QueueMemberChanged(Event):
     interface: str = ""
     paused: bool = False
     status: int = 0
+    removed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,100 @@
+"""After a reconnect (or a restart): make the tracker agree with what Asterisk has now.
+
+Given the items of CoreShowChannels (`CoreShowChannel`), BridgeList
+(`BridgeListItem`) and QueueStatus (`QueueParams`/`QueueMember`/`QueueEntry`):
+channels we tracked that are gone hung up while we were away (their calls end
+once, with what we knew of them); channels we never saw are adopted with
+their call's state, caller and agent, so their later Hangup, BridgeLeave or
+AgentComplete close them properly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kernel.events import Event
+from pbx_bridge.asterisk.channels import dialed_number, local_half
+from pbx_bridge.asterisk.protocol import Message
+from pbx_bridge.calls import LegAnswered, LegRinging, Party, QueueJoined
+
+if TYPE_CHECKING:
+    from pbx_bridge.asterisk.tracker import CallTracker
+
+STATE_RINGING, STATE_UP = "5", "6"
+CALLING_APPS = ("Dial", "Queue")
+
+
+def reconcile(t: CallTracker, channels: list[Message], bridges: list[Message],
+              queue: list[Message], now: float) -> list[Event]:
+    live = {m.get("Uniqueid"): m for m in channels if m.get("Uniqueid")}
+    out: list[Event] = []
+    for uid in [u for u in t.chans if u not in live]:
+        out += t.hang_up(uid, 0, now)
+    fresh = sorted(
+        (m for uid, m in live.items() if uid not in t.chans),
+        key=lambda m: (m.get("Linkedid"), m.get("Uniqueid") != m.get("Linkedid"),
+                       _uid_order(m.get("Uniqueid"))),
+    )
+    adopted: list[str] = []
+    for m in fresh:
+        out += t.add_channel(m, "", now - _seconds(m.get("Duration")))
+        chan = t.chan(m)
+        if chan is None:
+            continue
+        chan.bridge = m.get("BridgeId")
+        chan.active = m.get("Application") in CALLING_APPS
+        if chan.call_id not in adopted:
+            adopted.append(chan.call_id)
+    for call_id in adopted:
+        out += _adopt_call(t, call_id, live, now)
+    for entry in queue:
+        chan = t.chans.get(entry.get("Uniqueid"))
+        if entry.event == "QueueEntry" and chan is not None:
+            out += t.apply(QueueJoined(call_id=chan.call_id, at=now, queue=entry.get("Queue")))
+    return out
+
+
+def _adopt_call(t: CallTracker, call_id: str, live: dict[str, Message], now: float) -> list[Event]:
+    """Place, queue and answer a call we only know from the channel list."""
+    view = t.calls.get(call_id)
+    if view is None or view.origin is None:
+        return []
+    out: list[Event] = []
+    origin = t.leg_channel(call_id, view.origin)
+    item = live.get(origin.uniqueid) if origin is not None else None
+    if origin is not None and item is not None and origin.active:
+        app, data = item.get("Application"), item.get("ApplicationData")
+        target = data.split(",", 1)[0]
+        queued = app == "Queue"
+        dialed = Party.service(target) if queued else t.rules.of_number(dialed_number(target))
+        out += t.place(call_id, local_half(origin.name) == 1, dialed, now)
+        if app == "Queue":
+            out += t.apply(QueueJoined(call_id=call_id, at=now, queue=target))
+    for leg in list(view.legs):
+        if leg == view.origin:
+            continue
+        chans = t.chans_of(call_id, leg)
+        up = [c for c in chans if str(c.state) == STATE_UP and c.bridge]
+        if up:
+            since = now - _seconds(live[up[0].uniqueid].get("Duration"))
+            out += t.apply(LegAnswered(call_id=call_id, at=since, leg=leg))
+        elif any(str(c.state) == STATE_RINGING for c in chans):
+            out += t.apply(LegRinging(call_id=call_id, at=now, leg=leg))
+    return out
+
+
+def _seconds(duration: str) -> float:
+    """CoreShowChannel's `Duration: HH:MM:SS`."""
+    total = 0
+    for part in duration.split(":"):
+        if not part.isdigit():
+            return 0.0
+        total = total * 60 + int(part)
+    return float(total)
+
+
+def _uid_order(uid: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in uid.split("."))
+    except ValueError:
+        return (0,)

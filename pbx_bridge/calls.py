@@ -1,0 +1,462 @@
+"""The PBX-neutral call model: a pure state machine fed by leg facts.
+
+Each adapter (Asterisk, Twilio) turns what its PBX says into small facts about
+the *legs* of a call (one leg = one party: the caller's line, an agent's
+phone, a transfer target) and `CallMachine.apply` turns them into the
+`kernel.events` the product publishes. Who called whom is decided here, from
+WHO the parties are (one of our extensions or an outside number), never from
+dialplan names, so both adapters file calls the same way.
+
+The machine is idempotent: a repeated fact changes nothing and emits nothing,
+and a call ends exactly once, when its last leg is gone (or the adapter says
+the PBX no longer has it), however many legs and transfers it had.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kernel.events import (
+    CallAnswered,
+    CallDtmf,
+    CallEnded,
+    CallHeld,
+    CallInfo,
+    CallResumed,
+    CallRinging,
+    CallState,
+    CallTransferred,
+    Direction,
+    Disposition,
+    Event,
+    RecordingReady,
+    RecordingStarted,
+)
+
+# Q.850 causes that say why an unanswered leg failed (busy beats the rest).
+CAUSE_BUSY = 17
+CAUSE_NO_ANSWER = 19
+FAILURE_CAUSES = frozenset({1, 3, 20, 21, 27, 28, 34, 38, 41, 42, 58, 88})
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """Who is on a leg: one of our extensions (`agent`) or someone outside."""
+
+    number: str
+    agent: str | None = None
+    outside: bool = True
+
+    @classmethod
+    def extension(cls, ext: str) -> Party:
+        return cls(ext, ext, outside=False)
+
+    @classmethod
+    def service(cls, name: str) -> Party:
+        """A queue or IVR: inside the PBX but nobody in particular."""
+        return cls(name, None, outside=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fact:
+    call_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegAdded(Fact):
+    """A leg exists (or we learnt more about its party): upsert."""
+
+    leg: str
+    party: Party
+    origin: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallPlaced(Fact):
+    """The origin leg started calling out (dial or queue).
+
+    `by_pbx` says the origin leg was itself rung on our request (click-to-call
+    rings the agent first, a dialer rings the customer first).
+    """
+
+    by_pbx: bool
+    dialed: Party | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegRinging(Fact):
+    leg: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegAnswered(Fact):
+    leg: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegHungUp(Fact):
+    leg: str
+    cause: int = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldChanged(Fact):
+    held: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transferred(Fact):
+    mode: str
+    target: Party
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueJoined(Fact):
+    queue: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueAbandoned(Fact):
+    queue: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingChanged(Fact):
+    active: bool
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DtmfReceived(Fact):
+    digit: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallGone(Fact):
+    """The PBX no longer has any channel of this call (found on a resync)."""
+
+
+@dataclass(slots=True)
+class _Leg:
+    party: Party
+    ringing: bool = False
+    answered: bool = False
+    gone: bool = False
+    cause: int = 0
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    started_at: float
+    pbx: str
+    legs: dict[str, _Leg] = field(default_factory=dict)
+    origin: str | None = None
+    placed: bool = False
+    by_pbx: bool = False
+    dialed: Party | None = None
+    state: CallState = CallState.RINGING
+    agent: str | None = None
+    answered_at: float | None = None
+    announced: bool = False
+    ringing: list[str] = field(default_factory=list)
+    queue: str | None = None
+    abandoned: bool = False
+    recording: str | None = None
+    recording_active: bool = False
+    transfer_pending: bool = False
+
+
+class CallMachine:
+    """Live calls by id; `apply(fact)` returns the events the fact causes."""
+
+    def __init__(self, pbx: str = "asterisk", remember_ended: int = 20_000) -> None:
+        self.pbx = pbx
+        self._calls: dict[str, _Call] = {}
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember_ended
+        self._handlers: dict[type[Fact], Callable[[_Call, Any], list[Event]]] = {
+            LegAdded: self._leg_added,
+            CallPlaced: self._placed,
+            LegRinging: self._ringing,
+            LegAnswered: self._answered,
+            LegHungUp: self._hung_up,
+            HoldChanged: self._hold,
+            Transferred: self._transferred,
+            QueueJoined: self._queue_joined,
+            QueueAbandoned: self._queue_abandoned,
+            RecordingChanged: self._recording,
+            DtmfReceived: self._dtmf,
+            CallGone: self._gone,
+        }
+
+    def apply(self, fact: Fact) -> list[Event]:
+        if fact.call_id in self._ended:
+            return []
+        call = self._calls.get(fact.call_id)
+        if call is None:
+            call = _Call(fact.call_id, fact.at, self.pbx)
+            self._calls[fact.call_id] = call
+        return self._handlers[type(fact)](call, fact)
+
+    def is_live(self, call_id: str) -> bool:
+        return call_id in self._calls
+
+    def has_ended(self, call_id: str) -> bool:
+        return call_id in self._ended
+
+    def snapshot(self, call_id: str) -> CallInfo | None:
+        call = self._calls.get(call_id)
+        return None if call is None else self._info(call)
+
+    def live_calls(self) -> list[CallInfo]:
+        return [self._info(c) for c in self._calls.values() if self._reportable(c)]
+
+    def agent_leg(self, call_id: str) -> str | None:
+        """The live leg of the call's current agent (for the port's actions)."""
+        call = self._calls.get(call_id)
+        if call is None or call.agent is None:
+            return None
+        live = [k for k, leg in call.legs.items() if not leg.gone and leg.party.agent == call.agent]
+        answered = [k for k in live if call.legs[k].answered]
+        chosen = answered or live
+        return chosen[0] if chosen else None
+
+    def customer_leg(self, call_id: str) -> str | None:
+        call = self._calls.get(call_id)
+        if call is None:
+            return None
+        for key, leg in call.legs.items():
+            if not leg.gone and leg.party.outside and (key == call.origin or leg.answered):
+                return key
+        origin = call.legs.get(call.origin or "")
+        return call.origin if origin is not None and not origin.gone else None
+
+    # -- handlers -------------------------------------------------------------
+
+    def _leg_added(self, call: _Call, fact: LegAdded) -> list[Event]:
+        leg = call.legs.get(fact.leg)
+        if leg is None:
+            call.legs[fact.leg] = _Leg(fact.party)
+        elif not leg.gone:
+            leg.party = fact.party
+        if fact.origin and call.origin is None:
+            call.origin = fact.leg
+        return []
+
+    def _placed(self, call: _Call, fact: CallPlaced) -> list[Event]:
+        if call.placed:
+            return []
+        call.placed, call.by_pbx, call.dialed = True, fact.by_pbx, fact.dialed
+        origin = call.legs.get(call.origin or "")
+        if origin is not None and origin.party.agent is not None:
+            call.agent = origin.party.agent  # an agent places the call: it is theirs
+        dialer = fact.by_pbx and origin is not None and origin.party.outside
+        if dialer and origin is not None and origin.answered and not call.announced:
+            call.announced = True  # a dialer call the customer picked up: announce it now
+            return [CallRinging(call=self._info(call), at=fact.at)]
+        return []
+
+    def _ringing(self, call: _Call, fact: LegRinging) -> list[Event]:
+        leg = call.legs.get(fact.leg)
+        if leg is None or leg.gone or leg.answered or leg.ringing:
+            return []
+        leg.ringing = True
+        agent = leg.party.agent
+        if fact.leg == call.origin or agent is None:
+            # Only the callee announces the call: a dialer's customer, an outside number.
+            callee = fact.leg != call.origin or (call.by_pbx and leg.party.outside)
+            if not callee or call.announced:
+                return []
+        else:
+            out: list[Event] = []
+            redirected = call.answered_at is not None and not call.transfer_pending
+            if redirected and not self._agent_alive(call):
+                # A Redirect moves the caller without any transfer event: a new agent rings.
+                call.transfer_pending, call.state = True, CallState.TRANSFERRED
+                out.append(CallTransferred(call=self._info(call), at=fact.at, mode="redirect",
+                                           target=leg.party.number))
+            if agent in call.ringing or (agent == call.agent and not call.transfer_pending):
+                return out
+            call.ringing.append(agent)
+            call.announced = True
+            return [*out, CallRinging(call=self._info(call), at=fact.at)]
+        call.announced = True
+        return [CallRinging(call=self._info(call), at=fact.at)]
+
+    def _answered(self, call: _Call, fact: LegAnswered) -> list[Event]:
+        leg = call.legs.get(fact.leg)
+        if leg is None or leg.gone or leg.answered:
+            return []
+        leg.answered, leg.ringing = True, False
+        if fact.leg == call.origin and call.by_pbx:
+            return []  # the party we rang first picked up; the call is not connected yet
+        if fact.leg == call.origin:
+            return []
+        agent = leg.party.agent
+        if agent is not None and agent in call.ringing:
+            call.ringing.remove(agent)
+        if call.answered_at is None:
+            call.answered_at = fact.at
+            if agent is not None:
+                call.agent = agent
+            call.ringing.clear()
+            call.state = CallState.UP
+            return [CallAnswered(call=self._info(call), at=fact.at)]
+        if call.transfer_pending and agent is not None:
+            call.transfer_pending = False
+            call.agent = agent
+            call.ringing.clear()
+            call.state = CallState.UP
+            return [CallAnswered(call=self._info(call), at=fact.at)]
+        return []
+
+    def _hung_up(self, call: _Call, fact: LegHungUp) -> list[Event]:
+        leg = call.legs.get(fact.leg)
+        if leg is None or leg.gone:
+            return []
+        leg.gone, leg.ringing, leg.cause = True, False, fact.cause
+        agent = leg.party.agent
+        if agent is not None and agent in call.ringing and not self._agent_ringing(call, agent):
+            call.ringing.remove(agent)
+        if all(other.gone for other in call.legs.values()):
+            return self._end(call, fact.at)
+        return []
+
+    def _hold(self, call: _Call, fact: HoldChanged) -> list[Event]:
+        if fact.held and call.state is CallState.UP:
+            call.state = CallState.HELD
+            return [CallHeld(call=self._info(call), at=fact.at)]
+        if not fact.held and call.state is CallState.HELD:
+            call.state = CallState.UP
+            return [CallResumed(call=self._info(call), at=fact.at)]
+        return []
+
+    def _transferred(self, call: _Call, fact: Transferred) -> list[Event]:
+        target = fact.target.agent
+        already_up = target is not None and any(
+            leg.answered and not leg.gone and leg.party.agent == target
+            for key, leg in call.legs.items()
+            if key != call.origin
+        )
+        if already_up:  # attended: the target is already talking
+            call.agent, call.transfer_pending, call.state = target, False, CallState.UP
+        else:
+            call.transfer_pending, call.state = True, CallState.TRANSFERRED
+        return [CallTransferred(call=self._info(call), at=fact.at, mode=fact.mode,
+                                target=fact.target.number)]
+
+    def _queue_joined(self, call: _Call, fact: QueueJoined) -> list[Event]:
+        call.queue = fact.queue
+        return []
+
+    def _queue_abandoned(self, call: _Call, fact: QueueAbandoned) -> list[Event]:
+        call.queue = call.queue or fact.queue
+        if call.answered_at is None:
+            call.abandoned = True
+        return []
+
+    def _recording(self, call: _Call, fact: RecordingChanged) -> list[Event]:
+        if fact.path:
+            call.recording = fact.path
+        if fact.active and not call.recording_active:
+            call.recording_active = True
+            return [RecordingStarted(call=self._info(call), at=fact.at)]
+        if not fact.active and call.recording_active:
+            call.recording_active = False
+            return [RecordingReady(call=self._info(call), at=fact.at, path=call.recording or "")]
+        return []
+
+    def _dtmf(self, call: _Call, fact: DtmfReceived) -> list[Event]:
+        return [CallDtmf(call=self._info(call), at=fact.at, digit=fact.digit)]
+
+    def _gone(self, call: _Call, fact: CallGone) -> list[Event]:
+        for leg in call.legs.values():
+            leg.gone, leg.ringing = True, False
+        return self._end(call, fact.at)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _end(self, call: _Call, at: float) -> list[Event]:
+        del self._calls[call.call_id]
+        self._ended[call.call_id] = None
+        while len(self._ended) > self._remember:
+            self._ended.popitem(last=False)
+        if not call.placed and self._origin_outside(call) and not self._has_callee(call):
+            call.placed, call.by_pbx = True, True  # rung by us and never got further
+        if not self._reportable(call):
+            return []
+        out: list[Event] = []
+        if call.recording_active:
+            call.recording_active = False
+            out.append(RecordingReady(call=self._info(call), at=at, path=call.recording or ""))
+        call.state, call.ringing = CallState.ENDED, []
+        info = replace(self._info(call), ended_at=at, disposition=self._disposition(call))
+        out.append(CallEnded(call=info, at=at))
+        return out
+
+    def _disposition(self, call: _Call) -> Disposition:
+        if call.answered_at is not None:
+            return Disposition.ANSWERED
+        if call.abandoned:
+            return Disposition.ABANDONED
+        callee_causes = [
+            leg.cause for key, leg in call.legs.items()
+            if key != call.origin or (call.by_pbx and leg.party.outside)
+        ]
+        if CAUSE_BUSY in callee_causes:
+            return Disposition.BUSY
+        if any(cause in FAILURE_CAUSES for cause in callee_causes):
+            return Disposition.FAILED
+        return Disposition.MISSED
+
+    def _reportable(self, call: _Call) -> bool:
+        """A call worth a record: it reached someone, or we dialled a customer."""
+        if any(key != call.origin for key in call.legs):
+            return True
+        dialer = call.by_pbx and self._origin_outside(call)
+        return call.placed and (dialer or call.dialed is not None)
+
+    def _origin_outside(self, call: _Call) -> bool:
+        origin = call.legs.get(call.origin or "")
+        return origin is not None and origin.party.outside
+
+    def _has_callee(self, call: _Call) -> bool:
+        return any(key != call.origin for key in call.legs)
+
+    def _agent_alive(self, call: _Call) -> bool:
+        return any(not leg.gone and leg.party.agent == call.agent
+                   for key, leg in call.legs.items() if key != call.origin)
+
+    def _agent_ringing(self, call: _Call, agent: str) -> bool:
+        return any(leg.ringing and leg.party.agent == agent for leg in call.legs.values())
+
+    def _info(self, call: _Call) -> CallInfo:
+        direction, caller, callee = self._parties(call)
+        return CallInfo(
+            call_id=call.call_id, direction=direction, caller=caller, callee=callee,
+            state=call.state, agent=call.agent, started_at=call.started_at,
+            answered_at=call.answered_at, ringing=tuple(call.ringing), queue=call.queue,
+            recording=call.recording, pbx=call.pbx,
+        )
+
+    def _parties(self, call: _Call) -> tuple[Direction, str, str]:
+        origin_leg = call.legs.get(call.origin or "")
+        origin = origin_leg.party if origin_leg is not None else Party("")
+        others = [leg.party for key, leg in call.legs.items() if key != call.origin]
+        if call.by_pbx and origin.outside:  # a dialer call: we rang the customer
+            return Direction.OUTBOUND, call.agent or "", origin.number
+        callee_party = call.dialed or next(iter(others), None)
+        if call.by_pbx:  # click-to-call: the agent's phone rang first, then the number
+            callee_party = next((p for p in others if p.outside), callee_party)
+        callee = callee_party.number if callee_party is not None else ""
+        if origin.outside:
+            return Direction.INBOUND, origin.number, callee
+        caller = origin.agent or origin.number
+        outside = any(p.outside for p in others)
+        outside = outside or (callee_party is not None and callee_party.outside)
+        return (Direction.OUTBOUND if outside else Direction.INTERNAL), caller, callee
