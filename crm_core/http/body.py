@@ -35,9 +35,13 @@ def read_query(request: web.Request, params: dict[str, Schema]) -> dict[str, Any
     return validate_query(request.query, params)
 
 
+MAX_ID = 2**31 - 1
+"""Ids are 32-bit in PostgreSQL: a bigger one cannot exist and must not reach the driver."""
+
+
 def path_id(request: web.Request, name: str = "id") -> int:
     """A numeric path parameter; the router pattern already admits only digits."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    if not raw.isdigit() or len(raw) > 10 or not 1 <= int(raw) <= MAX_ID:
         raise NotFound(f"no such {name} {raw!r}")
     return int(raw)

@@ -2,7 +2,7 @@
 
 The same dictionaries describe the routes in `/api/openapi.json`, so what the
 document promises and what the server accepts cannot drift apart.
-Supported: type (one or a list), enum, minLength, maxLength, pattern,
+Supported: type (one or a list), anyOf, enum, minLength, maxLength, pattern,
 minimum, maximum, properties, required, additionalProperties, items,
 minItems, maxItems.
 """
@@ -46,6 +46,8 @@ def _type_ok(value: Any, names: list[str]) -> bool:
 def validate(value: Any, schema: Schema, path: str = "") -> None:
     """Raise ValidationFailed naming the first field of `value` that breaks `schema`."""
     where = path or "body"
+    if "anyOf" in schema:
+        _check_any(value, schema["anyOf"], path, where)
     types = schema.get("type")
     if types is not None:
         names = [types] if isinstance(types, str) else list(types)
@@ -62,6 +64,26 @@ def validate(value: Any, schema: Schema, path: str = "") -> None:
         _check_array(value, schema, path, where)
     elif isinstance(value, dict):
         _check_object(value, schema, path)
+
+
+def _check_any(value: Any, choices: list[Schema], path: str, where: str) -> None:
+    """Accept the first choice that fits; otherwise report against the closest one.
+
+    The closest is the choice whose type fits (an object with a bad field says
+    which field), falling back to a plain "wrong type" message.
+    """
+    for choice in choices:
+        try:
+            validate(value, choice, path)
+        except ValidationFailed:
+            continue
+        return
+    for choice in choices:
+        kind = choice.get("type")
+        if kind is not None and _type_ok(value, [kind] if isinstance(kind, str) else kind):
+            validate(value, choice, path)
+    kinds = [str(c["type"]) for c in choices if isinstance(c.get("type"), str)]
+    raise ValidationFailed(f"{where} must be {' or '.join(kinds) or 'another shape'}", field=where)
 
 
 def _check_string(value: str, schema: Schema, where: str) -> None:
