@@ -47,6 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(run=_migrate)
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="user", required=True)
+    add = user.add_parser("add", help="add a user; the password is read from standard input")
+    add.add_argument("name", help="the login name")
+    add.add_argument("--role", required=True, choices=("agent", "supervisor", "admin"))
+    add.add_argument("--extension", help="the user's PBX extension, e.g. 1001")
+    add.add_argument("--full-name", default="", help="the name teammates see")
+    add.add_argument("--password-stdin", action="store_true", required=True,
+                     help="read the password from standard input (never from the command line)")
+    add.set_defaults(run=_user_add)
     return parser
 
 
@@ -68,6 +77,35 @@ def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(migrate(settings.database_url))
     print("database is up to date", flush=True)
     return 0
+
+
+def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from crm_core.db import Database, is_sqlite, migrate
+    from crm_core.users import add_user
+    from kernel.errors import CentralitaError
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("centralita: no password on standard input", file=sys.stderr)
+        return 1
+
+    async def run() -> int:
+        if is_sqlite(settings.database_url):
+            await migrate(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            user = await add_user(db, args.name, args.role, password,
+                                  extension=args.extension, name=args.full_name)
+        except CentralitaError as err:
+            where = f" ({err.field})" if err.field else ""
+            print(f"centralita: cannot add user{where}: {err.message}", file=sys.stderr)
+            return 1
+        finally:
+            await db.close()
+        print(f"added {user.role} {user.username} (id {user.id})", flush=True)
+        return 0
+
+    return asyncio.run(run())
 
 
 if __name__ == "__main__":
