@@ -1,0 +1,212 @@
+"""Actions on live calls and queue members: Hangup, transfers, DTMF, recording, pauses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pbx_bridge.asterisk.protocol import Message
+from pbx_bridge.simulator import flows
+from pbx_bridge.simulator.channels import Channel
+from pbx_bridge.simulator.queues import Member
+
+if TYPE_CHECKING:
+    from pbx_bridge.simulator.server import Session, Simulator
+
+
+def _find(
+    sim: Simulator, session: Session, request: Message, key: str = "Channel"
+) -> Channel | None:
+    chan = sim.pbx.channels.get(request.get(key))
+    if chan is None:
+        session.respond(request, "Error", Message="No such channel")
+    return chan
+
+
+async def hangup(sim: Simulator, session: Session, request: Message) -> None:
+    chan = _find(sim, session, request)
+    if chan is not None:
+        session.respond(request, Message="Channel Hungup")
+        flows.teardown(sim.pbx, chan, 16, how="ami")
+
+
+def _move(sim: Simulator, moved: Channel, context: str, exten: str) -> None:
+    """Take `moved` out of its bridge, end the other side, run context/exten on it."""
+    pbx = sim.pbx
+    bridge = moved.bridge
+    if bridge is not None:
+        others = [c for c in bridge.members if c is not moved]
+        for other in others:
+            pbx.bridge_leave(bridge, other)
+            flows.teardown(pbx, other, 16, how="ami")
+        pbx.bridge_leave(bridge, moved)
+        pbx.bridge_destroy(bridge)
+    pbx.newexten(moved, context, exten, "Dial", f"Local/{exten}@agent-answer")
+    sim.dialplan.spawn(sim.dialplan.dial(moved, exten, "agent-answer", None))
+
+
+async def blind_transfer(sim: Simulator, session: Session, request: Message) -> None:
+    transferer = _find(sim, session, request)
+    if transferer is None:
+        return
+    bridge = transferer.bridge
+    transferee = next((c for c in bridge.members if c is not transferer), None) if bridge else None
+    if bridge is None or transferee is None:
+        session.respond(request, "Error", Message="Transfer failed")
+        return
+    session.respond(request, Message="Transfer succeeded")
+    context, exten = request.get("Context"), request.get("Exten")
+    sim.pbx.event("Unhold", "call,all", transferer.fields())
+    sim.pbx.event(
+        "BlindTransfer",
+        "call,all",
+        [
+            ("Result", "Success"), *transferer.fields("Transferer"), *transferee.fields("Transferee"),
+            *bridge.fields(), ("IsExternal", "Yes"), ("Context", context), ("Extension", exten),
+        ],
+    )  # fmt: skip
+    _move(sim, transferee, context, exten)
+
+
+async def redirect(sim: Simulator, session: Session, request: Message) -> None:
+    chan = _find(sim, session, request)
+    if chan is None:
+        return
+    session.respond(request, Message="Redirect successful")
+    _move(sim, chan, request.get("Context"), request.get("Exten"))
+    extra = sim.pbx.channels.get(request.get("ExtraChannel"))
+    if extra is not None and request.get("ExtraExten"):
+        _move(sim, extra, request.get("ExtraContext"), request.get("ExtraExten"))
+
+
+async def play_dtmf(sim: Simulator, session: Session, request: Message) -> None:
+    chan = _find(sim, session, request)
+    if chan is None:
+        return
+    session.respond(request, Message="DTMF successfully queued")
+    target = chan.partner or chan
+    digit = request.get("Digit")
+    for _ in range(2):
+        sim.pbx.event(
+            "DTMFBegin", "dtmf,all", [*target.fields(), ("Digit", digit), ("Direction", "Received")]
+        )
+    duration = request.get("Duration") or "250"
+    sim.pbx.event(
+        "DTMFEnd",
+        "dtmf,all",
+        [*target.fields(), ("Digit", digit), ("DurationMs", duration), ("Direction", "Received")],
+    )
+
+
+async def mix_monitor(sim: Simulator, session: Session, request: Message) -> None:
+    chan = _find(sim, session, request)
+    if chan is not None:
+        session.respond(request)
+        sim.pbx.event("MixMonitorStart", "call,all", chan.fields())
+
+
+async def stop_mix_monitor(sim: Simulator, session: Session, request: Message) -> None:
+    chan = _find(sim, session, request)
+    if chan is not None:
+        session.respond(request)
+        sim.pbx.event("MixMonitorStop", "call,all", chan.fields())
+
+
+async def mute_audio(sim: Simulator, session: Session, request: Message) -> None:
+    if _find(sim, session, request) is not None:
+        session.respond(
+            request,
+            Message="Audio muted" if request.get("State", "on") == "on" else "Audio unmuted",
+        )
+
+
+async def atxfer(sim: Simulator, session: Session, request: Message) -> None:
+    if _find(sim, session, request) is not None:
+        session.respond(request, Message="Atxfer successfully queued")
+
+
+def _member_event(sim: Simulator, event: str, queue_name: str, member: Member) -> None:
+    sim.queues.member_event(event, sim.queues.queues[queue_name], member)
+
+
+async def queue_add(sim: Simulator, session: Session, request: Message) -> None:
+    queue = sim.queues.queues.get(request.get("Queue"))
+    iface = request.get("Interface")
+    if queue is None or queue.member(iface) is not None:
+        session.respond(request, "Error", Message="Unable to add interface: Already there")
+        return
+    member = Member(
+        iface, request.get("MemberName") or iface, "dynamic", int(request.get("Penalty") or 0)
+    )
+    member.paused = request.get("Paused", "false").lower() == "true"
+    queue.members.append(member)
+    session.respond(request, Message="Added interface to queue")
+    sim.pbx.device_state(
+        f"Queue:{queue.name}_pause_{iface}", "INUSE" if member.paused else "NOT_INUSE"
+    )
+    _member_event(sim, "QueueMemberAdded", queue.name, member)
+    queue.changed.set()
+
+
+async def queue_remove(sim: Simulator, session: Session, request: Message) -> None:
+    queue = sim.queues.queues.get(request.get("Queue"))
+    member = queue.member(request.get("Interface")) if queue else None
+    if queue is None or member is None:
+        session.respond(request, "Error", Message="Unable to remove interface: Not there")
+        return
+    queue.members.remove(member)
+    session.respond(request, Message="Removed interface from queue")
+    _member_event(sim, "QueueMemberRemoved", queue.name, member)
+
+
+async def queue_pause(sim: Simulator, session: Session, request: Message) -> None:
+    paused = request.get("Paused", "true").lower() in ("true", "yes", "1")
+    iface, wanted = request.get("Interface"), request.get("Queue")
+    found = [
+        (q, q.member(iface)) for q in sim.queues.queues.values() if not wanted or q.name == wanted
+    ]
+    hits = [(q, m) for q, m in found if m is not None]
+    if not hits:
+        session.respond(request, "Error", Message="Interface not found")
+        return
+    session.respond(request, Message=f"Interface {'paused' if paused else 'unpaused'} successfully")
+    for queue, member in hits:
+        assert member is not None
+        member.paused, member.reason = paused, request.get("Reason") if paused else ""
+        member.last_pause = int(__import__("time").time())
+        sim.pbx.device_state(
+            f"Queue:{queue.name}_pause_{iface}", "INUSE" if paused else "NOT_INUSE"
+        )
+        _member_event(sim, "QueueMemberPause", queue.name, member)
+        queue.changed.set()
+
+
+async def queue_penalty(sim: Simulator, session: Session, request: Message) -> None:
+    iface, wanted = request.get("Interface"), request.get("Queue")
+    hits = [
+        (q, q.member(iface)) for q in sim.queues.queues.values() if not wanted or q.name == wanted
+    ]
+    hits = [(q, m) for q, m in hits if m is not None]
+    if not hits:
+        session.respond(request, "Error", Message="Invalid interface, queuename or penalty")
+        return
+    session.respond(request, Message="Interface penalty set successfully")
+    for queue, member in hits:
+        assert member is not None
+        member.penalty = int(request.get("Penalty") or 0)
+        _member_event(sim, "QueueMemberPenalty", queue.name, member)
+
+
+CONTROL = {
+    "hangup": hangup,
+    "blindtransfer": blind_transfer,
+    "redirect": redirect,
+    "playdtmf": play_dtmf,
+    "mixmonitor": mix_monitor,
+    "stopmixmonitor": stop_mix_monitor,
+    "muteaudio": mute_audio,
+    "atxfer": atxfer,
+    "queueadd": queue_add,
+    "queueremove": queue_remove,
+    "queuepause": queue_pause,
+    "queuepenalty": queue_penalty,
+}

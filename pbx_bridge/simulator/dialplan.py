@@ -1,0 +1,221 @@
+"""The dialplan of the recorded Asterisk (fixtures README), as coroutines.
+
+Each far end (`agent-answer`, `pstn-out`, the DIDs in `from-pstn`, ...) is a
+program run on the ;2 half of the Local leg that reaches it; what an
+originated ;1 does once answered (`caller-script`, `outbound`, ChanSpy) is a
+program too. Agents' behaviour can be changed at run time, so tests and the
+demo can make 1001 busy or absent without a new dialplan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from pbx_bridge.simulator import flows
+from pbx_bridge.simulator.channels import Channel, Pbx
+from pbx_bridge.simulator.flows import ANSWER, BUSY, CONGESTION, NOANSWER, Leg
+
+
+@dataclass(frozen=True)
+class Phone:
+    """How a far end behaves when dialled."""
+
+    ring: float | None = 2.0  # seconds ringing before answering; None: never answers
+    busy: bool = False
+    congestion: bool = False
+    ringing_tone: bool = True
+    talk: float | None = None  # the far end hangs up after this long; None: stays up
+    hold_music: float = 0.0  # MusicOnHold(default, n) right after answering
+
+
+@dataclass(frozen=True)
+class Did:
+    """What a number in `from-pstn` does: dial an agent or join a queue."""
+
+    exten: str = "1001"
+    context: str = "agent-answer"
+    timeout: float | None = None
+    queue: str | None = None
+
+
+DIDS = {
+    "912000001": Did(),
+    "912000002": Did(context="agent-noanswer", timeout=6.0),
+    "912000003": Did(context="agent-busy"),
+    "912000004": Did(context="agent-hold"),
+    "912000006": Did(),
+    "912000007": Did(),
+    "912000010": Did(queue="ventas"),
+    "912000011": Did(queue="soporte"),
+    "912000020": Did(context="agent-speak"),
+}
+
+AGENT_CONTEXTS = {
+    "agent-answer": Phone(),
+    "agent-noanswer": Phone(ring=None),
+    "agent-busy": Phone(busy=True, ringing_tone=False),
+    "agent-hold": Phone(hold_music=3.0),
+    "agent-speak": Phone(ring=0.0, ringing_tone=False),
+    "supervisor-phone": Phone(ring=0.0, ringing_tone=False),
+}
+
+DIALER_CUSTOMERS = {
+    "34917000001": Phone(talk=10.0),
+    "34917000002": Phone(talk=7.0),
+    "34917000003": Phone(ring=None),
+    "34917000004": Phone(busy=True, ringing_tone=False),
+    "34917000005": Phone(congestion=True, ringing_tone=False),
+    "34917000006": Phone(talk=25.0),
+}
+
+log = logging.getLogger(__name__)
+
+KNOWN_CONTEXTS = {
+    "from-pstn", "from-internal", "pstn-out", "queue-agents", "outbound",
+    "caller-script", "dialer-connect", *AGENT_CONTEXTS,
+}  # fmt: skip
+
+
+class Dialplan:
+    """Resolves `exten@context` to a program and runs it as a task."""
+
+    def __init__(self, pbx: Pbx) -> None:
+        self.pbx = pbx
+        self.agents: dict[str, Phone] = {}
+        self.queues: Any = None  # queues.Queues, wired by the simulator
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        """Forget the task; a crashed flow is logged, never silently lost."""
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("call flow failed", exc_info=task.exception())
+
+    def set_agent(self, exten: str, phone: Phone) -> None:
+        self.agents[exten] = phone
+
+    def phone_for(self, exten: str, context: str) -> Phone:
+        if context == "agent-answer" and exten in self.agents:
+            return self.agents[exten]
+        if context in AGENT_CONTEXTS:
+            return AGENT_CONTEXTS[context]
+        if context == "queue-agents":
+            answers = exten == "2001" and self.pbx.globals.get("QAGENTS_ANSWER") == "1"
+            return self.agents.get(exten) or Phone(ring=3.0 if answers else None)
+        if exten == "999":
+            return Phone(congestion=True, ringing_tone=False)
+        if exten == "998":
+            return Phone(busy=True, ringing_tone=False)
+        return DIALER_CUSTOMERS.get(exten, Phone(talk=5.0))
+
+    def start_far_end(self, leg: Leg) -> None:
+        context, exten = leg.two.context, leg.two.exten
+        if context == "from-pstn":
+            self.spawn(self.did(leg, DIDS.get(exten) or Did(exten=exten)))
+        elif context == "from-internal":
+            self.spawn(self.did(leg, Did(exten=exten)))
+        else:
+            self.spawn(self.phone(leg, self.phone_for(exten, context)))
+
+    async def phone(self, leg: Leg, phone: Phone) -> None:
+        """A phone: ring, then answer, refuse, or ring until the dialler gives up."""
+        pbx = self.pbx
+        if phone.busy or phone.congestion:
+            status = BUSY if phone.busy else CONGESTION
+            flows.refuse(pbx, leg, status, late=leg.caller is None and phone.busy)
+            return
+        if phone.ringing_tone:
+            flows.ringing(pbx, leg)
+        if phone.ring is None:
+            return
+        await pbx.sleep(phone.ring)
+        if leg.settled:
+            return
+        flows.answer(pbx, leg)
+        if phone.hold_music:
+            pbx.event("MusicOnHoldStart", "call,all", [*leg.two.fields(), ("Class", "default")])
+            await pbx.sleep(phone.hold_music)
+            if not leg.two.gone:
+                pbx.event("MusicOnHoldStop", "call,all", leg.two.fields())
+        if phone.talk is not None:
+            await pbx.sleep(phone.talk - phone.hold_music)
+            if not leg.two.gone:
+                flows.teardown(pbx, leg.two)
+
+    async def did(self, leg: Leg, did: Did) -> None:
+        """A DID or internal extension on the ;2 half: Dial the agent or Queue."""
+        pbx, caller = self.pbx, leg.two
+        if did.queue is not None:
+            flows.answer(pbx, leg)
+            await self.queues.enter(caller, did.queue)
+            return
+        await self.dial(caller, did.exten, did.context, did.timeout, upstream=leg)
+
+    async def dial(
+        self,
+        caller: Channel,
+        exten: str,
+        context: str,
+        timeout: float | None,
+        upstream: Leg | None = None,
+    ) -> str:
+        """Dial(Local/exten@context) from `caller`; bridge on answer."""
+        pbx = self.pbx
+        if upstream is not None and not upstream.settled:
+            cid, conn = (caller.exten, caller.cid_name), (caller.cid_num, caller.cid_name)
+        else:
+            cid, conn = (caller.cid_num, caller.cid_name), (caller.cid_num, caller.cid_name)
+        leg = flows.new_leg(pbx, caller, exten, context, cid, conn)
+        if upstream is not None:
+            leg.on_ringing = lambda: flows.ringing(pbx, upstream)
+        self.start_far_end(leg)
+        outcome = await flows.wait_outcome(pbx, leg, timeout)
+        if outcome == ANSWER:
+            flows.connect(pbx, leg, upstream)
+        elif outcome == NOANSWER:
+            flows.end_leg(pbx, leg, NOANSWER, 0)
+        elif outcome in (BUSY, CONGESTION):
+            flows.end_leg(pbx, leg, outcome, 17 if outcome == BUSY else 34)
+            if upstream is not None:
+                flows.refuse(pbx, upstream, outcome, late=False)
+        return outcome
+
+    async def after_answer(self, one: Channel, request: dict[str, str]) -> None:
+        """What an originated ;1 runs once answered: its Context/Exten or Application."""
+        pbx = self.pbx
+        app, data = request.get("Application", ""), request.get("Data", "")
+        context, exten = request.get("Context", ""), request.get("Exten", "")
+        if app:
+            one.application, one.app_data = app, data
+        else:
+            one.context, one.exten = context, exten
+        if app.lower() == "chanspy":
+            await self.queues.spy(one, data)
+        elif app.lower() == "wait":
+            await self._hang_up_after(one, float(data or 0))
+        elif context == "caller-script":
+            await self._hang_up_after(one, float(request.get("TALK", "3")))
+        elif context == "outbound":
+            await self.dial(one, exten, "pstn-out", None)
+            if one.bridge is None:
+                flows.teardown(pbx, one)
+        elif context == "from-internal":
+            await self.dial(one, exten, "agent-answer", None)
+        elif context == "dialer-connect":
+            await self.queues.enter(one, exten)
+
+    async def _hang_up_after(self, chan: Channel, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(chan.hungup.wait(), seconds / self.pbx.speed)
+        except TimeoutError:
+            flows.teardown(self.pbx, chan)
