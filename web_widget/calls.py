@@ -114,10 +114,9 @@ def owned_call(request: web.Request, principal: Principal) -> CallInfo:
         raise NotFound(f"no live call {call_id!r}")
     if principal.role in SUPERVISORS:
         return call
-    mine = principal.extension and (
-        principal.extension == call.agent or principal.extension in call.ringing
-    )
-    if not mine:
+    # Once answered, the call is the answering agent's alone; while it rings, any rung agent's.
+    mine = call.agent == principal.extension if call.agent else principal.extension in call.ringing
+    if not principal.extension or not mine:
         raise Forbidden("this call is not at your extension")
     return call
 

@@ -107,15 +107,20 @@ async def seed_users(app: web.Application) -> None:
         await add_user(app[DATABASE], username, role, PASSWORD, extension=ext, name=name)
 
 
-async def login(client: Any, username: str) -> str:
+async def login(client: Any, username: str, *, keep_cookie: bool = False) -> str:
+    """A bearer token; the session cookie is dropped unless asked for, so requests say who."""
     resp = await client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
     assert resp.status == 200, await resp.text()
+    if not keep_cookie:
+        client.session.cookie_jar.clear()
     token: str = (await resp.json())["token"]
     return token
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for a condition another task brings about, failing after `timeout`."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
+async def until(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait for a condition another task brings about (checked every 5 ms)."""
+    for _ in range(int(within / 0.005)):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"condition not met within {within} s")

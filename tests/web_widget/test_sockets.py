@@ -35,8 +35,8 @@ async def client(aiohttp_client, tmp_path):
     return client
 
 
-async def receive(ws, timeout: float = 5.0) -> dict:
-    return await ws.receive_json(timeout=timeout)
+async def receive(ws) -> dict:
+    return await ws.receive_json(timeout=5.0)
 
 
 async def open_socket(client, token: str, **params):
@@ -81,7 +81,7 @@ async def test_a_foreign_origin_is_refused_even_with_a_valid_token(client):
 
 
 async def test_the_session_cookie_opens_the_socket_from_the_same_origin(client):
-    await login(client, "ana")  # sets the session cookie on the client
+    await login(client, "ana", keep_cookie=True)
     origin = f"http://{client.host}:{client.port}"
     ws = await client.ws_connect("/ws/agent", params={"resume": "0"}, headers={"Origin": origin})
     hello = await receive(ws)
@@ -125,9 +125,9 @@ async def test_a_socket_lost_during_a_call_resumes_with_nothing_lost_or_repeated
     missed = [await receive(again) for _ in range(4)]
     await bus.publish(CallHeld(call=up(call, CallState.HELD)))
     live = await receive(again)
-    numbered = [m for m in seen + missed + [live] if "seq" in m and m["type"] != "resync"]
+    numbered = [m for m in [*seen, *missed, live] if "seq" in m and m["type"] != "resync"]
     assert [m["seq"] for m in numbered] == list(range(1, len(numbered) + 1))
-    assert [(m["type"], m.get("call", {}).get("state")) for m in missed + [live]] == [
+    assert [(m["type"], m.get("call", {}).get("state")) for m in [*missed, live]] == [
         ("call.answered", "up"), ("call.held", "held"), ("call.resumed", "up"),
         ("pbx.offline", None), ("call.held", "held")]
     assert missed[0]["call"] == call_payload(up(call))
