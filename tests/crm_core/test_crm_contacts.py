@@ -101,10 +101,10 @@ async def test_private_contacts_never_leak(db: Database) -> None:
                          emails=["s@x.es"], tags=["hot"])
     shared = await _make(db, ANA, first_name="Shared", visibility="read", tags=["hot"])
     for viewer in (BEN, SUE):
-        for query in ({}, {"q": "Secret"}, {"q": "612 00 00 01"}, {"q": "s@x.es"},
-                      {"tag": "hot"}):
-            page = await contacts.list_contacts(db, viewer, region=REGION, **query)
-            assert "Secret" not in _names(page), (viewer, query)
+        for q, tag in ((None, None), ("Secret", None), ("612 00 00 01", None),
+                       ("s@x.es", None), (None, "hot")):
+            page = await contacts.list_contacts(db, viewer, region=REGION, q=q, tag=tag)
+            assert "Secret" not in _names(page), (viewer, q, tag)
         with pytest.raises(NotFound):
             await contacts.get_contact(db, viewer, secret["id"])
         with pytest.raises(NotFound):

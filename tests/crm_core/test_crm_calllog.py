@@ -1,0 +1,211 @@
+"""The call log from bus events: idempotent, never backwards; who sees which call; timelines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from crm_core import callers, calllog, contacts, leads, notes, timeline
+from crm_core.calllog import CallLog
+from crm_core.db import Database
+from crm_core.models import Call, Lead, User
+from kernel.bus import InProcessBus
+from kernel.errors import NotFound, ValidationFailed
+from kernel.events import (
+    CallAnswered,
+    CallEnded,
+    CallEvent,
+    CallInfo,
+    CallRinging,
+    CallState,
+    Direction,
+    Disposition,
+    RecordingReady,
+)
+
+REGION = "ES"
+T0 = 1_780_000_000.0
+
+
+@dataclass(frozen=True)
+class Someone:
+    user_id: int
+    role: str
+
+
+ADMIN, ANA, BEN, SUE = Someone(1, "admin"), Someone(2, "agent"), Someone(3, "agent"), \
+    Someone(4, "supervisor")
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    async with database.transaction() as session:
+        for who in (ADMIN, ANA, BEN, SUE):
+            session.add(User(id=who.user_id, username=f"u{who.user_id}", role=who.role,
+                             extension=f"100{who.user_id}", password_hash="x",
+                             working_hours={}))
+    yield database
+    await database.close()
+
+
+def _inbound(call_id: str = "1780000000.1", caller: str = "612345678") -> list[CallEvent]:
+    """ringing -> answered by ANA (ext 1002) -> ended after 42 s, as an adapter publishes it."""
+    ringing = CallInfo(call_id=call_id, direction=Direction.INBOUND, caller=caller,
+                       callee="+34910000000", state=CallState.RINGING, started_at=T0,
+                       ringing=("1002", "1003"), queue="sales")
+    up = replace(ringing, state=CallState.UP, agent="1002", answered_at=T0 + 5, ringing=())
+    ended = replace(up, state=CallState.ENDED, ended_at=T0 + 47,
+                    disposition=Disposition.ANSWERED)
+    return [CallRinging(call=ringing, at=T0), CallAnswered(call=up, at=T0 + 5),
+            CallEnded(call=ended, at=T0 + 47)]
+
+
+async def _rows(db: Database) -> list[dict[str, Any]]:
+    async with db.session() as session:
+        return [calllog.call_json(c) for c in await session.scalars(select(Call))]
+
+
+async def _replay(db: Database, log: CallLog, events: list[CallEvent]) -> None:
+    bus = InProcessBus()
+    log.subscribe(bus)
+    for ev in events:
+        await bus.publish(ev)
+    await asyncio.wait_for(bus.drain(), 10)
+    await bus.close()
+
+
+ENDED_ROW = {
+    "id": "1780000000.1", "direction": "in", "caller": "612345678", "callee": "+34910000000",
+    "agent": "1002", "agent_user_id": ANA.user_id, "status": "ended", "disposition": "answered",
+    "started_at": "2026-05-28T20:26:40+00:00", "answered_at": "2026-05-28T20:26:45+00:00",
+    "ended_at": "2026-05-28T20:27:27+00:00", "duration_s": 42.0, "recording_url": None,
+    "transcript_status": None, "contact_id": None, "lead_id": None, "queue": "sales",
+    "pbx": "asterisk",
+}
+
+
+async def test_a_call_is_written_once_whatever_the_order_or_repetition(db: Database) -> None:
+    ringing, answered, ended = _inbound()
+    log = CallLog(db, region=REGION)
+    await _replay(db, log, [ringing, answered, ringing, ended, answered, ended, ringing])
+    assert await _rows(db) == [ENDED_ROW]
+    await _replay(db, log, [ended, answered, ringing])  # a replay after a reconnect
+    assert await _rows(db) == [ENDED_ROW]
+
+
+async def test_an_end_seen_first_is_not_reopened_by_late_events(db: Database) -> None:
+    ringing, answered, ended = _inbound()
+    await _replay(db, CallLog(db, region=REGION), [ended, ringing, answered])
+    assert await _rows(db) == [ENDED_ROW]
+
+
+async def test_concurrent_writers_of_one_call_make_one_row(db: Database) -> None:
+    log = CallLog(db, region=REGION)
+    await asyncio.gather(*[log.on_call_event(ev) for ev in _inbound() * 3])
+    assert await _rows(db) == [ENDED_ROW]
+
+
+async def test_the_outside_number_links_the_contact_and_the_recording_lands(
+    db: Database
+) -> None:
+    client = await contacts.create_contact(db, ANA, {"first_name": "Eva",
+                                                     "phones": ["+34612345678"]}, region=REGION)
+    events = _inbound()
+    recording = RecordingReady(call=events[-1].call, path="/rec/1780000000.1.wav", at=T0 + 50)
+    await _replay(db, CallLog(db, region=REGION), [*events, recording])
+    assert await _rows(db) == [{**ENDED_ROW, "contact_id": client["id"],
+                                "recording_url": "/rec/1780000000.1.wav"}]
+
+
+async def test_unknown_callers_become_leads_when_configured(db: Database) -> None:
+    log = CallLog(db, region=REGION, create_leads=[Direction.INBOUND])
+    await _replay(db, log, _inbound() + _inbound("1780000000.9"))
+    async with db.session() as session:
+        lead = (await session.scalars(select(Lead))).one()
+        assert await session.scalar(select(func.count()).select_from(Call)) == 2
+    assert (lead.source, lead.source_tags) == ("call", {"dialled": "+34910000000",
+                                                        "direction": "in"})
+    assert [row["lead_id"] for row in await _rows(db)] == [lead.id, lead.id]
+
+
+async def _three_calls(db: Database) -> dict[str, int]:
+    """A private client of BEN's called; ANA answered one; an unknown caller nobody took."""
+    secret = await contacts.create_contact(db, BEN, {"first_name": "S",
+                                                     "phones": ["+34611111111"]}, region=REGION)
+    log = CallLog(db, region=REGION)
+    first = _inbound("c1", "611111111")
+    second = [replace(ev, call=replace(ev.call, agent="1003" if ev.call.agent else None))
+              for ev in _inbound("c2", "611111111")]
+    third = [replace(ev, call=replace(ev.call, started_at=T0 + 100, agent=None,
+                                      disposition=Disposition.MISSED))
+             for ev in _inbound("c3", "699999999")]
+    await _replay(db, log, first + second + [third[0], third[2]])
+    return {"secret": secret["id"]}
+
+
+async def test_agents_see_their_calls_and_their_contacts_calls_only(db: Database) -> None:
+    await _three_calls(db)
+
+    async def seen(who: Someone, **filters: Any) -> list[str]:
+        page = await calllog.list_calls(db, who, region=REGION, **filters)
+        return [c["id"] for c in page["items"]]
+
+    assert await seen(ANA) == ["c1"]  # handled it, may not see BEN's private client
+    assert await seen(BEN) == ["c2", "c1"]
+    assert await seen(SUE) == await seen(ADMIN) == ["c3", "c2", "c1"]
+    assert await seen(ADMIN, status="missed") == ["c3"]
+    assert await seen(ADMIN, agent="1003") == ["c2"]
+    assert await seen(ADMIN, q="0034 611 111 111") == ["c2", "c1"]
+    assert await seen(ADMIN, since="2026-05-28T20:28:00+00:00") == ["c3"]
+    assert await seen(ADMIN, direction="out") == []
+    first = await calllog.list_calls(db, ADMIN, region=REGION, limit=2)
+    rest = await calllog.list_calls(db, ADMIN, region=REGION, limit=2, cursor=first["next"])
+    assert [c["id"] for c in first["items"] + rest["items"]] == ["c3", "c2", "c1"]
+    assert rest["next"] is None
+    with pytest.raises(ValidationFailed):
+        await calllog.list_calls(db, ADMIN, region=REGION, status="exploded")
+    with pytest.raises(NotFound):
+        await calllog.get_call(db, ANA, "c2")
+
+
+async def test_timeline_and_screen_pop_card_of_a_contact(db: Database) -> None:
+    ids = await _three_calls(db)
+    note = await notes.add_note(db, BEN, "wants a quote", call_id="c2")
+    later = await notes.add_note(db, BEN, "sent it", contact_id=ids["secret"])
+    line = await timeline.timeline(db, BEN, contact_id=ids["secret"])
+    assert [(i["type"], (i.get("call") or i.get("note") or {}).get("id")) for i in
+            line["items"]] == [("note", later["id"]), ("note", note["id"]),
+                               ("call", "c2"), ("call", "c1")]
+    assert line["items"][1]["note"]["call_id"] == "c2"
+    card = await callers.identify(db, "611 11 11 11", REGION, BEN)
+    assert card is not None
+    assert {k: v for k, v in card.items() if k not in ("calls", "notes", "record")} == {
+        "kind": "contact", "id": ids["secret"], "name": "S", "company": "", "tags": [],
+        "profile": f"/contacts/{ids['secret']}", "number": "+34611111111", "deals": []}
+    assert [c["id"] for c in card["calls"]] == ["c2", "c1"]
+    assert [n["text"] for n in card["notes"]] == ["sent it", "wants a quote"]
+    assert await callers.identify(db, "611 11 11 11", REGION, ANA) is None  # private
+    assert await callers.identify(db, "1001", REGION) is None
+    with pytest.raises(NotFound):
+        await notes.add_note(db, ANA, "peek", contact_id=ids["secret"])
+
+
+async def test_a_lead_timeline_follows_it_into_the_contact(db: Database) -> None:
+    log = CallLog(db, region=REGION, create_leads=[Direction.INBOUND])
+    await _replay(db, log, _inbound("c9", "699 00 00 01"))
+    card = await callers.identify(db, "+34699000001", REGION, ANA)
+    assert card is not None and (card["kind"], card["tags"]) == ("lead", ["call"])
+    await leads.claim_lead(db, ANA, card["id"])
+    await notes.add_note(db, ANA, "called back", lead_id=card["id"])
+    converted = await leads.convert_lead(db, ANA, card["id"])
+    line = await timeline.timeline(db, ANA, contact_id=converted["contact"]["id"])
+    kinds = [(i["type"], i.get("event")) for i in line["items"]]
+    assert kinds == [("lead", "converted"), ("note", None), ("lead", "claimed"),
+                     ("lead", "created"), ("call", None)]
+    assert (await calllog.get_call(db, ANA, "c9"))["contact_id"] == converted["contact"]["id"]
