@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pbx_bridge.simulator.server import Session, Simulator
 
 Handler = Callable[["Simulator", "Session", Message], Awaitable[None]]
+LIST_COMMANDS_HINT = "Use Action: ListCommands to show available commands."
 REASONS = {ANSWER: 4, NOANSWER: 3, BUSY: 5, CONGESTION: 8}
 
 
@@ -68,7 +69,7 @@ async def handle(sim: Simulator, session: Session, request: Message) -> None:
         session.respond(
             request,
             "Error",
-            Message=f"Invalid/unknown command: {action}. Use Action: ListCommands to show available commands.",
+            Message=f"Invalid/unknown command: {action}. {LIST_COMMANDS_HINT}",
         )
         _security(session, "RequestBadFormat", "Error", [("RequestType", f"Action: {action}")])
         return

@@ -60,8 +60,13 @@ async def blind_transfer(sim: Simulator, session: Session, request: Message) -> 
         "BlindTransfer",
         "call,all",
         [
-            ("Result", "Success"), *transferer.fields("Transferer"), *transferee.fields("Transferee"),
-            *bridge.fields(), ("IsExternal", "Yes"), ("Context", context), ("Extension", exten),
+            ("Result", "Success"),
+            *transferer.fields("Transferer"),
+            *transferee.fields("Transferee"),
+            *bridge.fields(),
+            ("IsExternal", "Yes"),
+            ("Context", context),
+            ("Extension", exten),
         ],
     )  # fmt: skip
     _move(sim, transferee, context, exten)

@@ -75,9 +75,15 @@ DIALER_CUSTOMERS = {
 log = logging.getLogger(__name__)
 
 KNOWN_CONTEXTS = {
-    "from-pstn", "from-internal", "pstn-out", "queue-agents", "outbound",
-    "caller-script", "dialer-connect", *AGENT_CONTEXTS,
-}  # fmt: skip
+    "from-pstn",
+    "from-internal",
+    "pstn-out",
+    "queue-agents",
+    "outbound",
+    "caller-script",
+    "dialer-connect",
+    *AGENT_CONTEXTS,
+}
 
 
 class Dialplan:
@@ -166,7 +172,7 @@ class Dialplan:
         caller: Channel,
         exten: str,
         context: str,
-        timeout: float | None,
+        dial_timeout: float | None,
         upstream: Leg | None = None,
     ) -> str:
         """Dial(Local/exten@context) from `caller`; bridge on answer."""
@@ -179,7 +185,7 @@ class Dialplan:
         if upstream is not None:
             leg.on_ringing = lambda: flows.ringing(pbx, upstream)
         self.start_far_end(leg)
-        outcome = await flows.wait_outcome(pbx, leg, timeout)
+        outcome = await flows.wait_outcome(pbx, leg, dial_timeout)
         if outcome == ANSWER:
             flows.connect(pbx, leg, upstream)
         elif outcome == NOANSWER:

@@ -111,13 +111,13 @@ def new_leg(
     return leg
 
 
-async def wait_outcome(pbx: Pbx, leg: Leg, timeout: float | None) -> str:
+async def wait_outcome(pbx: Pbx, leg: Leg, limit_s: float | None) -> str:
     """Wait for the far end, a dial timeout, or the dialler hanging up."""
     waiters: set[asyncio.Future[object]] = {leg.outcome}  # type: ignore[arg-type]
     if leg.caller is not None:
         waiters.add(asyncio.ensure_future(leg.caller.hungup.wait()))
-    scaled = None if timeout is None else timeout / pbx.speed
-    done, pending = await asyncio.wait(waiters, timeout=scaled, return_when=asyncio.FIRST_COMPLETED)
+    scaled = None if limit_s is None else limit_s / pbx.speed
+    _, pending = await asyncio.wait(waiters, timeout=scaled, return_when=asyncio.FIRST_COMPLETED)
     for waiter in pending:
         if waiter is not leg.outcome:
             waiter.cancel()

@@ -68,12 +68,19 @@ async def status(sim: Simulator, session: Session, request: Message) -> None:
         if wanted and chan.name != wanted:
             continue
         fields = [
-            ("Privilege", "Call"), *chan.fields(), ("Type", "Local"), ("DNID", ""),
-            ("EffectiveConnectedLineNum", chan.conn_num), ("EffectiveConnectedLineName", chan.conn_name),
-            ("TimeToHangup", "0"), ("BridgeID", chan.bridge.uniqueid if chan.bridge else ""),
-            ("Application", chan.application), ("Data", chan.app_data),
-            ("Seconds", str(int(time.monotonic() - chan.created))), ("ActionID", request.action_id),
-        ]  # fmt: skip
+            ("Privilege", "Call"),
+            *chan.fields(),
+            ("Type", "Local"),
+            ("DNID", ""),
+            ("EffectiveConnectedLineNum", chan.conn_num),
+            ("EffectiveConnectedLineName", chan.conn_name),
+            ("TimeToHangup", "0"),
+            ("BridgeID", chan.bridge.uniqueid if chan.bridge else ""),
+            ("Application", chan.application),
+            ("Data", chan.app_data),
+            ("Seconds", str(int(time.monotonic() - chan.created))),
+            ("ActionID", request.action_id),
+        ]
         items.append(("Status", fields))
     _send_list(
         session,
@@ -100,11 +107,20 @@ async def queue_status(sim: Simulator, session: Session, request: Message) -> No
         if request.get("Queue") and request.get("Queue") != queue.name:
             continue
         params = [
-            ("Queue", queue.name), ("Max", "0"), ("Strategy", queue.strategy), ("Calls", str(len(queue.callers))),
-            ("Holdtime", "0"), ("TalkTime", "0"), ("Completed", str(queue.completed)),
-            ("Abandoned", str(queue.abandoned)), ("ServiceLevel", "0"), ("ServicelevelPerf", "0.0"),
-            ("ServicelevelPerf2", "0.0"), ("Weight", "0"), *aid,
-        ]  # fmt: skip
+            ("Queue", queue.name),
+            ("Max", "0"),
+            ("Strategy", queue.strategy),
+            ("Calls", str(len(queue.callers))),
+            ("Holdtime", "0"),
+            ("TalkTime", "0"),
+            ("Completed", str(queue.completed)),
+            ("Abandoned", str(queue.abandoned)),
+            ("ServiceLevel", "0"),
+            ("ServicelevelPerf", "0.0"),
+            ("ServicelevelPerf2", "0.0"),
+            ("Weight", "0"),
+            *aid,
+        ]
         items.append(("QueueParams", params))
         for member in queue.members:
             fields = [
@@ -116,11 +132,18 @@ async def queue_status(sim: Simulator, session: Session, request: Message) -> No
             items.append(("QueueMember", fields))
         for position, caller in enumerate(queue.callers, 1):
             entry = [
-                ("Queue", queue.name), ("Position", str(position)), ("Channel", caller.name),
-                ("Uniqueid", caller.uniqueid), ("CallerIDNum", caller.cid_num), ("CallerIDName", caller.cid_name),
-                ("ConnectedLineNum", caller.conn_num), ("ConnectedLineName", caller.conn_name),
-                ("Wait", str(int(time.monotonic() - caller.created))), ("Priority", "0"), *aid,
-            ]  # fmt: skip
+                ("Queue", queue.name),
+                ("Position", str(position)),
+                ("Channel", caller.name),
+                ("Uniqueid", caller.uniqueid),
+                ("CallerIDNum", caller.cid_num),
+                ("CallerIDName", caller.cid_name),
+                ("ConnectedLineNum", caller.conn_num),
+                ("ConnectedLineName", caller.conn_name),
+                ("Wait", str(int(time.monotonic() - caller.created))),
+                ("Priority", "0"),
+                *aid,
+            ]
             items.append(("QueueEntry", entry))
     _send_list(session, request, "Queue status will follow", items, "QueueStatusComplete")
 
@@ -131,10 +154,15 @@ async def queue_summary(sim: Simulator, session: Session, request: Message) -> N
         if request.get("Queue") and request.get("Queue") != queue.name:
             continue
         fields = [
-            ("Queue", queue.name), ("LoggedIn", str(len(queue.members))),
-            ("Available", str(len(queue.free_members()))), ("Callers", str(len(queue.callers))),
-            ("HoldTime", "0"), ("TalkTime", "0"), ("LongestHoldTime", "0"), ("ActionID", request.action_id),
-        ]  # fmt: skip
+            ("Queue", queue.name),
+            ("LoggedIn", str(len(queue.members))),
+            ("Available", str(len(queue.free_members()))),
+            ("Callers", str(len(queue.callers))),
+            ("HoldTime", "0"),
+            ("TalkTime", "0"),
+            ("LongestHoldTime", "0"),
+            ("ActionID", request.action_id),
+        ]
         items.append(("QueueSummary", fields))
     _send_list(session, request, "Queue summary will follow", items, "QueueSummaryComplete")
 
@@ -145,9 +173,13 @@ async def extension_state_list(sim: Simulator, session: Session, request: Messag
     for exten in ("1001", "1002"):
         busy = any(c.name.startswith(f"Local/{exten}@agent-") for c in sim.live_channels())
         fields = [
-            *aid, ("Exten", exten), ("Context", "from-internal"), ("Hint", f"Local/{exten}@agent-answer"),
-            ("Status", "1" if busy else "0"), ("StatusText", "InUse" if busy else "Idle"),
-        ]  # fmt: skip
+            *aid,
+            ("Exten", exten),
+            ("Context", "from-internal"),
+            ("Hint", f"Local/{exten}@agent-answer"),
+            ("Status", "1" if busy else "0"),
+            ("StatusText", "InUse" if busy else "Idle"),
+        ]
         items.append(("ExtensionStatus", fields))
     _send_list(
         session, request, "Extension Statuses will follow", items, "ExtensionStateListComplete"

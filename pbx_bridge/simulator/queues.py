@@ -212,11 +212,11 @@ class Queues:
 
         return called
 
-    async def _first_answer(self, legs: list[Leg], caller: Channel, timeout: float) -> Leg | None:
+    async def _first_answer(self, legs: list[Leg], caller: Channel, ring_s: float) -> Leg | None:
         waits: list[asyncio.Future[Any]] = [leg.outcome for leg in legs]
         gone = asyncio.ensure_future(caller.hungup.wait())
         try:
-            deadline = time.monotonic() + timeout / self.pbx.speed
+            deadline = time.monotonic() + ring_s / self.pbx.speed
             while True:
                 for leg in legs:
                     if leg.outcome.done() and leg.outcome.result() == ANSWER:

@@ -97,6 +97,12 @@ def roles(messages: list[Message]) -> dict[str, list[tuple[str, ...]]]:
     return out
 
 
+def rename(raw: str, trace_order: list[str], live_order: list[str]) -> str:
+    """Swap the trace's channel names in an action for the simulator's, by order seen."""
+    mapping = dict(zip(trace_order, live_order, strict=False))
+    return LOCAL.sub(lambda match: mapping[match.group(0)], raw)
+
+
 async def _until(condition: Callable[[], bool], deadline: float) -> None:
     """Wait for a condition on the simulator, polling the event loop, with a deadline."""
     loop = asyncio.get_running_loop()
@@ -124,9 +130,7 @@ async def replay(name: str, speed: float = 25.0, settle_s: float = 20.0) -> list
         start = loop.time()
         for action in read_actions(name):
             await asyncio.sleep(max(0.0, start + action.at / speed - loop.time()))
-            live_order = channel_order(received)
-            raw = LOCAL.sub(lambda m: live_order[trace_order.index(m.group(0))], action.raw)
-            writer.write(raw.encode())
+            writer.write(rename(action.raw, trace_order, channel_order(received)).encode())
         deadline = loop.time() + settle_s
         await _until(lambda: len(sim.received) == len(read_actions(name)), deadline)
         await _until(lambda: not (sim.live_channels() or sim.dialplan.tasks), deadline)

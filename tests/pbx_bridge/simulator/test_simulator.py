@@ -12,10 +12,20 @@ from pbx_bridge.simulator import Simulator
 from tests.pbx_bridge.simulator.replay import replay, roles, trace_messages
 
 SCENARIOS = [
-    "inbound_answered", "inbound_missed", "inbound_busy", "hold_moh", "click_to_call",
-    "originate_failed", "queue_answered", "queue_abandon", "blind_transfer",
-    "redirect_transfer", "hangup_action", "recording", "supervisor_spy",
-]  # fmt: skip
+    "inbound_answered",
+    "inbound_missed",
+    "inbound_busy",
+    "hold_moh",
+    "click_to_call",
+    "originate_failed",
+    "queue_answered",
+    "queue_abandon",
+    "blind_transfer",
+    "redirect_transfer",
+    "hangup_action",
+    "recording",
+    "supervisor_spy",
+]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -36,7 +46,7 @@ class Client:
     async def connect(cls, sim: Simulator) -> Client:
         return cls(*await asyncio.open_connection(sim.host, sim.port))
 
-    async def until(self, match, timeout: float = 5.0) -> Message:
+    async def until(self, match, wait_s: float = 5.0) -> Message:
         async def scan() -> Message:
             while True:
                 for message in self.messages:
@@ -47,7 +57,7 @@ class Client:
                     raise ConnectionError("closed")
                 self.messages.extend(self.parser.feed(data))
 
-        return await asyncio.wait_for(scan(), timeout)
+        return await asyncio.wait_for(scan(), wait_s)
 
     async def send(self, action: str, **fields: str) -> Message:
         self.writer.write(encode(action, fields))
@@ -128,7 +138,7 @@ async def test_a_dropped_client_does_not_stop_the_call(sim: Simulator) -> None:
     third = await Client.connect(sim)
     await third.send("Login", ActionID="l3", Username="centralita", Secret="not-a-secret")
     hangup = await third.until(
-        lambda m: m.event == "Hangup" and m["Channel"] == caller.name, timeout=10
+        lambda m: m.event == "Hangup" and m["Channel"] == caller.name, wait_s=10
     )
     assert hangup["Cause"] == "16"
     assert sim.live_channels() == []
@@ -139,9 +149,15 @@ async def test_actions_are_recorded_and_agent_behaviour_applies(sim: Simulator) 
     await client.send("Login", ActionID="l1", Username="centralita", Secret="not-a-secret")
     sim.set_agent_behaviour("1001", "busy")
     reply = await client.send(
-        "Originate", ActionID="o1", Channel="Local/1001@from-pstn", Context="caller-script",
-        Exten="talk", Priority="1", CallerID="<34900000001>", Async="true",
-    )  # fmt: skip
+        "Originate",
+        ActionID="o1",
+        Channel="Local/1001@from-pstn",
+        Context="caller-script",
+        Exten="talk",
+        Priority="1",
+        CallerID="<34900000001>",
+        Async="true",
+    )
     assert reply.get("Message") == "Originate successfully queued"
     result = await client.until(lambda m: m.event == "OriginateResponse")
     assert (result["Response"], result["Reason"], result["Uniqueid"]) == (
