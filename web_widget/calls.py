@@ -14,6 +14,8 @@ from typing import Any
 import phonenumbers
 from aiohttp import web
 
+from crm_core import DATABASE
+from crm_core.notes import add_note
 from crm_core.phones import normalise
 from kernel.errors import Forbidden, NotFound, PBXUnavailable, ValidationFailed
 from kernel.events import CallInfo
@@ -188,3 +190,20 @@ async def transfer(request: web.Request) -> web.Response:
     kind: TransferMode = "attended" if mode == "attended" else "blind"
     await _port(request).transfer(call.call_id, target, kind)
     return _done(call, "transfer", to=target, mode=mode)
+
+
+@routes.post("/api/calls/{call_id}/notes")
+@require(*CALL_ROLES)
+async def notes(request: web.Request) -> web.Response:
+    """A note typed during (or just after) a call, onto the client's timeline (T13).
+
+    Not limited to live calls: agents finish their notes after hanging up; the
+    notes service admits any call the author may see.
+    """
+    principal = principal_of(request)
+    text = (await json_body(request)).get("text")
+    if not isinstance(text, str):
+        raise ValidationFailed("text is the note's text", field="text")
+    note = await add_note(request.app[DATABASE], principal, text,
+                          call_id=request.match_info["call_id"])
+    return web.json_response(note, status=201)

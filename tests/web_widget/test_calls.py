@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from crm_core import DATABASE
+from crm_core.calllog import CallLog
 from kernel.events import CallAnswered, CallInfo, CallState, Direction
 from tests.web_widget.support import BUS, RecordingPort, login, seed_users, until, widget_app
 from web_widget.calls import IDEMPOTENCY, dial_string
@@ -160,3 +162,25 @@ def test_dial_strings_extensions_e164_and_the_national_option():
     national = {"region": "ES", "national": True}
     assert dial_string("+34 912 345 678", national) == "912345678"
     assert dial_string("+44 20 7946 0958", national) == "+442079460958"
+
+
+async def test_a_note_during_a_call_lands_on_the_callers_timeline(client):
+    db = client.app[DATABASE]
+    log = CallLog(db, region="ES", create_leads=(Direction.INBOUND,))
+    call = CallInfo("call-n", Direction.INBOUND, "+34911234567", "900", CallState.UP,
+                    agent="1001", ringing=("1001",), started_at=1.0, answered_at=2.0)
+    await log.on_call_event(CallAnswered(call=call))
+    token = await login(client, "ana")
+    resp = await client.post("/api/calls/call-n/notes", json={"text": "  Quiere presupuesto "},
+                             headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    note = await resp.json()
+    assert (note["call_id"], note["text"], note["lead_id"] is not None) == (
+        "call-n", "Quiere presupuesto", True)
+    timeline = await client.get(f"/api/leads/{note['lead_id']}/timeline", headers=bearer(token))
+    notes = [item["note"] for item in (await timeline.json())["items"] if item["type"] == "note"]
+    assert notes == [note]
+    empty = await client.post("/api/calls/call-n/notes", json={"text": " "}, headers=bearer(token))
+    assert (empty.status, (await empty.json())["error"]["field"]) == (422, "text")
+    unknown = await client.post("/api/calls/nope/notes", json={"text": "x"}, headers=bearer(token))
+    assert unknown.status == 404
