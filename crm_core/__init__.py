@@ -6,8 +6,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from crm_core.calllog import CallLog
 from crm_core.db import Database, is_sqlite, migrate
+from crm_core.screenpop import ScreenPopper
 from kernel.deps import Deps
+from kernel.events import Direction
 
 DATABASE = web.AppKey("database", Database)
 
@@ -22,6 +25,7 @@ def setup(app: web.Application, deps: Deps) -> None:
             await migrate(url)
         db = Database(url)
         app[DATABASE] = db
+        _listen(db, deps)
         yield
         await db.close()
 
@@ -36,3 +40,16 @@ def setup(app: web.Application, deps: Deps) -> None:
     from crm_core.http import setup_routes
 
     setup_routes(app, deps.settings)
+
+
+def _listen(db: Database, deps: Deps) -> None:
+    """The CRM's bus subscribers: the call log and the screen-pop."""
+    settings = deps.settings
+    leads_for = frozenset(
+        d for d, on in ((Direction.INBOUND, settings.leads_on_inbound),
+                        (Direction.OUTBOUND, settings.leads_on_outbound)) if on
+    )
+    region = settings.default_region
+    CallLog(db, region=region, create_leads=leads_for).subscribe(deps.bus)
+    ScreenPopper(db, deps.bus, region=region, leads_for=leads_for,
+                 metrics=deps.metrics).subscribe(deps.bus)
