@@ -27,12 +27,32 @@ async def read_json(request: web.Request, schema: Schema, limit: int = MAX_JSON_
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed("the body is not valid JSON", field="body") from None
+    reject_nul(data)
     validate(data, schema)
     return data
 
 
+def reject_nul(value: Any, path: str = "") -> None:
+    """422 for a NUL character anywhere: PostgreSQL text cannot hold one (found by schemathesis)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            where = path or "body"
+            raise ValidationFailed(f"{where} contains a NUL character", field=where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            reject_nul(item, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            reject_nul(key, where)
+            reject_nul(item, where)
+
+
 def read_query(request: web.Request, params: dict[str, Schema]) -> dict[str, Any]:
-    return validate_query(request.query, params)
+    found = validate_query(request.query, params)
+    for name, value in found.items():
+        reject_nul(value, name)
+    return found
 
 
 MAX_ID = 2**31 - 1

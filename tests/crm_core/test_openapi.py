@@ -1,0 +1,95 @@
+"""`/api/openapi.json` matches the router, and schemathesis finds no 5xx behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase
+from schemathesis import GenerationMode
+
+from crm_core.http.users import UPDATE_USER
+from tests.crm_core.test_http_support import Crm, start_crm
+
+EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6}
+
+
+@pytest.fixture
+async def crm(aiohttp_client, database_url: str) -> Crm:
+    return await start_crm(aiohttp_client, database_url)
+
+
+async def document(crm: Crm) -> dict[str, Any]:
+    resp = await crm.client.get("/api/openapi.json", headers=crm.bearer("ana"))
+    assert resp.status == 200
+    doc: dict[str, Any] = await resp.json()
+    return doc
+
+
+async def test_the_document_lists_exactly_the_routes_of_the_router(crm: Crm) -> None:
+    doc = await document(crm)
+    assert doc["openapi"] == "3.1.0"
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    routed = {
+        (r.method, r.resource.canonical) for r in crm.app.router.routes()
+        if r.resource is not None and r.resource.canonical.startswith("/api/")
+        and r.method != "HEAD"
+    }
+    assert documented == routed
+    users = doc["paths"]["/api/users/{id}"]["patch"]
+    assert users["x-roles"] == ["admin"]
+    assert users["parameters"] == [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    ]
+    assert users["requestBody"]["content"]["application/json"]["schema"] == UPDATE_USER
+    login = doc["paths"]["/api/auth/login"]["post"]
+    assert (login["security"], login["x-roles"]) == ([], ["public"])
+    assert doc["paths"]["/api/contacts"]["get"]["x-roles"] == ["admin", "agent", "supervisor"]
+
+
+async def test_the_document_is_for_signed_in_users_only(crm: Crm) -> None:
+    resp = await crm.client.get("/api/openapi.json")
+    assert resp.status == 401
+
+
+def fuzz(doc: dict[str, Any], base_url: str, bearer: Any) -> list[str]:
+    """Every operation, positive and negative examples; the 5xx answers, described."""
+    schema = schemathesis.openapi.from_dict(doc)
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode, count in EXAMPLES.items():
+            strategy = operation.as_strategy(generation_mode=mode)
+
+            @hypothesis.given(case=strategy)
+            @hypothesis.settings(
+                max_examples=count, deadline=None, database=None, derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            def check(case: Any) -> None:
+                response = case.call(base_url=base_url, headers=bearer())
+                if response.status_code >= 500:
+                    failures.append(
+                        f"{case.method} {case.formatted_path} {case.query} {case.body!r} -> "
+                        f"{response.status_code} {response.text[:200]}"
+                    )
+
+            check()
+    return failures
+
+
+async def test_schemathesis_finds_no_server_error(crm: Crm) -> None:
+    doc = await document(crm)
+    loop = asyncio.get_running_loop()
+
+    def bearer() -> dict[str, str]:
+        # A fresh admin token per case: a fuzzed logout must not sign the rest out.
+        return asyncio.run_coroutine_threadsafe(crm.fresh_bearer("root"), loop).result(10)
+
+    base_url = str(crm.client.make_url("")).rstrip("/")
+    failures = await asyncio.to_thread(fuzz, doc, base_url, bearer)
+    assert failures == []
