@@ -9,10 +9,13 @@ message boundary, so one bad frame never loses the good ones after it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 MAX_FRAME = 64 * 1024
+# One whole `Key: Value` line: a key without spaces or colons, then ": ".
+_PAIR = re.compile(r"^([^ :\r\n]+): ([^\r\n]*)(?=\r\n|\Z)", re.MULTILINE)
 
 
 class Message:
@@ -22,9 +25,11 @@ class Message:
 
     def __init__(self, headers: list[tuple[str, str]]) -> None:
         self.headers = headers
-        first: dict[str, str] = {}
-        for key, value in headers:
-            first.setdefault(key, value)
+        first = dict(headers)
+        if len(first) != len(headers):  # a repeated key: the first value wins
+            first = {}
+            for key, value in headers:
+                first.setdefault(key, value)
         self._first = first
 
     @classmethod
@@ -117,6 +122,53 @@ class Parser:
             self._want_greeting = False
             buf = buf[nl + 1 :]
             self._offset += nl + 1
+        if b"\n\n" not in buf and buf.count(b"\n") == buf.count(b"\r\n"):
+            return self._feed_crlf(buf, out)
+        return self._feed_any(buf, out)
+
+    def _feed_crlf(self, buf: bytes, out: list[Message]) -> list[Message]:
+        """Fast path for what Asterisk really sends: CRLF lines only, split in C.
+
+        A frame is taken whole by one regex when it has one `Key: Value` pair
+        per line; anything else goes to the general path, which decides or
+        reports it.
+        """
+        end = buf.rfind(b"\r\n\r\n")
+        if end < 0 or self._skipping:
+            return self._feed_any(buf, out)
+        offset = self._offset
+        pairs_of = _PAIR.findall
+        limit = self.max_frame
+        for raw in buf[:end].split(b"\r\n\r\n"):
+            if raw and len(raw) <= limit:
+                try:
+                    text = raw.decode()
+                except UnicodeDecodeError:
+                    text = ""
+                pairs = pairs_of(text)
+                if pairs and len(pairs) == text.count("\r\n") + 1:
+                    out.append(Message(pairs))
+                else:
+                    self._frame(raw, offset, out)
+            elif raw:
+                self._frame(raw, offset, out)
+            offset += len(raw) + 4
+        rest = buf[end + 4 :]
+        self._offset += end + 4
+        return self._keep(rest, out)
+
+    def _keep(self, rest: bytes, out: list[Message]) -> list[Message]:
+        """Hold an unfinished frame for the next feed, within the size limit."""
+        if len(rest) > self.max_frame:
+            self._error(self._offset, "frame longer than the limit", rest)
+            self._skipping = True
+            self._offset += len(rest) - 4
+            rest = rest[-4:]  # keep what could start a boundary
+        self._buf = rest
+        return out
+
+    def _feed_any(self, buf: bytes, out: list[Message]) -> list[Message]:
+        """Any mix of CRLF, LF and CRLF LF line ends, and resynchronisation."""
         pos = 0
         # Every boundary holds "\n\n" (LF, mixed) or "\n\r\n" (CRLF); remember where
         # each next occurs so a long buffer is scanned once, not once per frame.
@@ -148,21 +200,27 @@ class Parser:
         return out
 
     def _frame(self, raw: bytes, offset: int, out: list[Message]) -> None:
+        """The general frame reader: any line end, `Key:value` without the space.
+
+        A bad line rejects its whole frame, reported at the line's own offset.
+        """
         if len(raw) > self.max_frame:
             self._error(offset, "frame longer than the limit", raw)
             return
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
         headers: list[tuple[str, str]] = []
-        for line in text.split("\n"):
-            line = line.rstrip("\r")
-            if not line:
+        start = 0
+        for chunk in raw.split(b"\n"):
+            at, start = start, start + len(chunk) + 1
+            chunk = chunk.rstrip(b"\r")
+            if not chunk:
                 continue
+            try:
+                line = chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                line = chunk.decode("latin-1")  # never fails: one char per byte
             key, colon, value = line.partition(":")
             if not colon or not key or " " in key:
-                self._error(offset, f"line is not 'Key: Value': {line[:60]!r}", raw)
+                self._error(offset + at, f"line is not 'Key: Value': {line[:60]!r}", raw[at:])
                 return
             headers.append((key, value[1:] if value.startswith(" ") else value))
         if headers:
