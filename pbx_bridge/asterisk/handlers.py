@@ -133,6 +133,8 @@ def bridge_leave(t: CallTracker, m: Message, now: float) -> list[Event]:
 
 
 def originate_response(t: CallTracker, m: Message, now: float) -> list[Event]:
+    if not t.first_result(m.action_id):
+        return []  # one outcome per Originate, even if the response is delivered again
     uid = m.get("Uniqueid")
     chan = t.chans.get(uid)
     call_id: str | None

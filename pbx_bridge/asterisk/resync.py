@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kernel.events import Event
-from pbx_bridge.asterisk.channels import dialed_number, local_half
+from pbx_bridge.asterisk.channels import Chan, dialed_number, local_half
 from pbx_bridge.asterisk.protocol import Message
 from pbx_bridge.calls import LegAnswered, LegRinging, Party, QueueJoined
 
@@ -30,12 +30,18 @@ def reconcile(t: CallTracker, channels: list[Message], bridges: list[Message],
     out: list[Event] = []
     for uid in [u for u in t.chans if u not in live]:
         out += t.hang_up(uid, 0, now)
+    adopted: list[str] = []
+    for uid, item in live.items():
+        if uid in t.chans:
+            out += _refresh(t, t.chans[uid], item, now)
+            view = t.calls.get(t.chans[uid].call_id)
+            if view is not None and not view.placed and t.chans[uid].call_id not in adopted:
+                adopted.append(t.chans[uid].call_id)  # it may have started calling out
     fresh = sorted(
         (m for uid, m in live.items() if uid not in t.chans),
         key=lambda m: (m.get("Linkedid"), m.get("Uniqueid") != m.get("Linkedid"),
                        _uid_order(m.get("Uniqueid"))),
     )
-    adopted: list[str] = []
     for m in fresh:
         out += t.add_channel(m, "", now - _seconds(m.get("Duration")))
         chan = t.chan(m)
@@ -64,6 +70,7 @@ def _adopt_call(t: CallTracker, call_id: str, live: dict[str, Message], now: flo
     item = live.get(origin.uniqueid) if origin is not None else None
     if origin is not None and item is not None and origin.active:
         app, data = item.get("Application"), item.get("ApplicationData")
+        view.origin_exten = item.get("Exten") or view.origin_exten  # the half that dials
         target = data.split(",", 1)[0]
         queued = app == "Queue"
         dialed = Party.service(target) if queued else t.rules.of_number(dialed_number(target))
@@ -81,6 +88,17 @@ def _adopt_call(t: CallTracker, call_id: str, live: dict[str, Message], now: flo
         elif any(str(c.state) == STATE_RINGING for c in chans):
             out += t.apply(LegRinging(call_id=call_id, at=now, leg=leg))
     return out
+
+
+def _refresh(t: CallTracker, chan: Chan, item: Message, now: float) -> list[Event]:
+    """A channel we knew: it may have been answered while we were away."""
+    chan.bridge = item.get("BridgeId")
+    chan.state = int(item.get("ChannelState") or chan.state)
+    chan.active = chan.active or item.get("Application") in CALLING_APPS
+    view = t.calls.get(chan.call_id)
+    if view is None or chan.leg == view.origin or not (chan.bridge and chan.state == 6):
+        return []
+    return t.apply(LegAnswered(call_id=chan.call_id, at=now, leg=chan.leg))
 
 
 def _seconds(duration: str) -> float:

@@ -64,6 +64,7 @@ class CallTracker:
         self.chans: dict[str, Chan] = {}
         self.calls: dict[str, CallView] = {}
         self.originated: OrderedDict[str, str] = OrderedDict()  # dial string -> call id
+        self.results: OrderedDict[str, None] = OrderedDict()  # ActionIDs already reported
         self._last: Message | None = None
 
     # -- public ------------------------------------------------------------------
@@ -236,6 +237,16 @@ class CallTracker:
             dest.parties[leg] = party
             out += self.apply(LegAdded(call_id=to_call, at=now, leg=leg, party=party))
         return out + self.apply(LegAnswered(call_id=to_call, at=now, leg=leg))
+
+    def first_result(self, action_id: str) -> bool:
+        if not action_id:
+            return True
+        if action_id in self.results:
+            return False
+        self.results[action_id] = None
+        while len(self.results) > MAX_REMEMBERED_ORIGINATES:
+            self.results.popitem(last=False)
+        return True
 
     def remember_originate(self, dial: str, call_id: str) -> None:
         self.originated[dial] = call_id
