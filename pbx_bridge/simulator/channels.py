@@ -55,6 +55,8 @@ class Channel:
     gone: bool = False
     dialplan: bool = False  # runs dialplan itself (so it gets SoftHangupRequest)
     before_end: list[Callable[[], Any]] = field(default_factory=list)
+    pending_callerid: tuple[str, str] | None = None  # queued for a Local ;2 (transfers)
+    consultation: Any = None  # transfer.Consultation while this channel consults
     dialing: list[Any] = field(default_factory=list)  # outgoing flows.Leg objects
     hungup: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -243,6 +245,15 @@ class Pbx:
     def bridge_destroy(self, bridge: Bridge) -> None:
         if self.bridges.pop(bridge.uniqueid, None) is not None:
             self.event("BridgeDestroy", "call,all", bridge.fields(0))
+
+    def dtmf(self, chan: Channel, digit: str, direction: str, duration_ms: int | None) -> None:
+        """DTMFBegin (duration None) or DTMFEnd of one digit on one channel."""
+        if duration_ms is None:
+            extra = [("Digit", digit), ("Direction", direction)]
+            self.event("DTMFBegin", "dtmf,all", [*chan.fields(), *extra])
+        else:
+            extra = [("Digit", digit), ("DurationMs", str(duration_ms)), ("Direction", direction)]
+            self.event("DTMFEnd", "dtmf,all", [*chan.fields(), *extra])
 
     # -- devices ------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pbx_bridge.asterisk.protocol import Message
-from pbx_bridge.simulator import flows
+from pbx_bridge.simulator import flows, transfer
 from pbx_bridge.simulator.channels import Channel
 from pbx_bridge.simulator.queues import Member
 
@@ -24,24 +24,15 @@ def _find(
 
 async def hangup(sim: Simulator, session: Session, request: Message) -> None:
     chan = _find(sim, session, request)
-    if chan is not None:
-        session.respond(request, Message="Channel Hungup")
+    if chan is None:
+        return
+    session.respond(request, Message="Channel Hungup")
+    consultation = chan.consultation
+    if consultation is not None and chan.bridge is consultation.consult:
+        chan.consultation = None
+        transfer.complete(sim.pbx, consultation)
+    else:
         flows.teardown(sim.pbx, chan, 16, how="ami")
-
-
-def _move(sim: Simulator, moved: Channel, context: str, exten: str) -> None:
-    """Take `moved` out of its bridge, end the other side, run context/exten on it."""
-    pbx = sim.pbx
-    bridge = moved.bridge
-    if bridge is not None:
-        others = [c for c in bridge.members if c is not moved]
-        for other in others:
-            pbx.bridge_leave(bridge, other)
-            flows.teardown(pbx, other, 16, how="ami")
-        pbx.bridge_leave(bridge, moved)
-        pbx.bridge_destroy(bridge)
-    pbx.newexten(moved, context, exten, "Dial", f"Local/{exten}@agent-answer")
-    sim.dialplan.spawn(sim.dialplan.dial(moved, exten, "agent-answer", None))
 
 
 async def blind_transfer(sim: Simulator, session: Session, request: Message) -> None:
@@ -69,7 +60,7 @@ async def blind_transfer(sim: Simulator, session: Session, request: Message) -> 
             ("Extension", exten),
         ],
     )  # fmt: skip
-    _move(sim, transferee, context, exten)
+    transfer.move(sim.pbx, sim.dialplan, transferee, context, exten)
 
 
 async def redirect(sim: Simulator, session: Session, request: Message) -> None:
@@ -77,10 +68,11 @@ async def redirect(sim: Simulator, session: Session, request: Message) -> None:
     if chan is None:
         return
     session.respond(request, Message="Redirect successful")
-    _move(sim, chan, request.get("Context"), request.get("Exten"))
+    transfer.move(sim.pbx, sim.dialplan, chan, request.get("Context"), request.get("Exten"))
     extra = sim.pbx.channels.get(request.get("ExtraChannel"))
     if extra is not None and request.get("ExtraExten"):
-        _move(sim, extra, request.get("ExtraContext"), request.get("ExtraExten"))
+        context, exten = request.get("ExtraContext"), request.get("ExtraExten")
+        transfer.move(sim.pbx, sim.dialplan, extra, context, exten)
 
 
 async def play_dtmf(sim: Simulator, session: Session, request: Message) -> None:
@@ -88,18 +80,17 @@ async def play_dtmf(sim: Simulator, session: Session, request: Message) -> None:
     if chan is None:
         return
     session.respond(request, Message="DTMF successfully queued")
-    target = chan.partner or chan
-    digit = request.get("Digit")
-    for _ in range(2):
-        sim.pbx.event(
-            "DTMFBegin", "dtmf,all", [*target.fields(), ("Digit", digit), ("Direction", "Received")]
-        )
-    duration = request.get("Duration") or "250"
-    sim.pbx.event(
-        "DTMFEnd",
-        "dtmf,all",
-        [*target.fields(), ("Digit", digit), ("DurationMs", duration), ("Direction", "Received")],
-    )
+    sim.spawn(_play_digit(sim, chan.partner or chan, request.get("Digit"), request.get("Duration")))
+
+
+async def _play_digit(sim: Simulator, target: Channel, digit: str, duration: str) -> None:
+    """PlayDTMF on a Local ;1 shows only on its ;2: two DTMFBegin, one DTMFEnd (trace)."""
+    millis = int(duration or 250)
+    sim.pbx.dtmf(target, digit, "Received", None)
+    sim.pbx.dtmf(target, digit, "Received", None)
+    await sim.pbx.sleep(millis / 1000)
+    if not target.gone:
+        sim.pbx.dtmf(target, digit, "Received", millis)
 
 
 async def mix_monitor(sim: Simulator, session: Session, request: Message) -> None:
@@ -125,8 +116,10 @@ async def mute_audio(sim: Simulator, session: Session, request: Message) -> None
 
 
 async def atxfer(sim: Simulator, session: Session, request: Message) -> None:
-    if _find(sim, session, request) is not None:
+    chan = _find(sim, session, request)
+    if chan is not None:
         session.respond(request, Message="Atxfer successfully queued")
+        sim.dialplan.spawn(transfer.attended(sim.pbx, sim.dialplan, chan, request.get("Exten")))
 
 
 def _member_event(sim: Simulator, event: str, queue_name: str, member: Member) -> None:

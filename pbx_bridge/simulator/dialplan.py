@@ -209,6 +209,8 @@ class Dialplan:
             await self.queues.spy(one, data)
         elif app.lower() == "wait":
             await self._hang_up_after(one, float(data or 0))
+        elif context == "caller-script" and exten == "dtmf":
+            await self._send_dtmf(one, "1234#", 250)
         elif context == "caller-script":
             await self._hang_up_after(one, float(request.get("TALK", "3")))
         elif context == "outbound":
@@ -219,6 +221,37 @@ class Dialplan:
             await self.dial(one, exten, "agent-answer", None)
         elif context == "dialer-connect":
             await self.queues.enter(one, exten)
+
+    async def _send_dtmf(self, handset: Channel, digits: str, millis: int) -> None:
+        """caller-script `dtmf`: Wait(1), SendDTMF(digits,millis), Wait(2), Hangup.
+
+        The handset ;1 shows nothing; each digit is seen on the caller ;2
+        (Received), the agent ;1 (Sent) and the agent ;2 (Received).
+        """
+        pbx = self.pbx
+        await pbx.sleep(1.0)
+        for digit in digits:
+            path = self._dtmf_path(handset)
+            for chan, direction in path:
+                pbx.dtmf(chan, digit, direction, None)
+            await pbx.sleep(millis / 1000)
+            for chan, direction in self._dtmf_path(handset):
+                pbx.dtmf(chan, digit, direction, millis)
+            await pbx.sleep(0.1)
+        await self._hang_up_after(handset, 2.0)
+
+    @staticmethod
+    def _dtmf_path(handset: Channel) -> list[tuple[Channel, str]]:
+        caller = handset.partner
+        if caller is None or caller.gone:
+            return []
+        path = [(caller, "Received")]
+        peers = [c for c in caller.bridge.members if c is not caller] if caller.bridge else []
+        for peer in peers:
+            path.append((peer, "Sent"))
+            if peer.partner is not None and not peer.partner.gone:
+                path.append((peer.partner, "Received"))
+        return path
 
     async def _hang_up_after(self, chan: Channel, seconds: float) -> None:
         try:

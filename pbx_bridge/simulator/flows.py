@@ -159,6 +159,18 @@ def connect(pbx: Pbx, leg: Leg, upstream: Leg | None = None) -> Bridge:
     return bridge
 
 
+def flush_callerid(pbx: Pbx, chan: Channel) -> None:
+    """Emit a caller ID update a Local ;2 had queued (see transfer.update_connected)."""
+    if chan.pending_callerid is not None:
+        chan.cid_num, chan.cid_name = chan.pending_callerid
+        chan.pending_callerid = None
+        pbx.event(
+            "NewCallerid",
+            "call,all",
+            [*chan.fields(), ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")],
+        )
+
+
 def teardown(pbx: Pbx, first: Channel, cause: int = 16, how: str = "app") -> None:
     """Hang up `first` and everything that falls with it.
 
@@ -174,6 +186,8 @@ def teardown(pbx: Pbx, first: Channel, cause: int = 16, how: str = "app") -> Non
             continue
         if why == "req":
             pbx.hangup_request(chan, cause)
+            if chan.bridge is not None:
+                flush_callerid(pbx, chan)
         if why == "app":
             pbx.hangup_request(chan, cause, soft=True)
         while chan.before_end:
@@ -199,5 +213,6 @@ def teardown(pbx: Pbx, first: Channel, cause: int = 16, how: str = "app") -> Non
             queued.add(partner)
             work.append((partner, "req"))
         pbx.hangup(chan, cause)
+        flush_callerid(pbx, chan)
         if bridge is not None and not bridge.members:
             pbx.bridge_destroy(bridge)

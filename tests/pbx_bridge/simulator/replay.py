@@ -24,6 +24,8 @@ NOISE = {
     "SuccessfulAuth",
 }
 KEY_FIELDS = (
+    "Digit",
+    "Direction",
     "ChannelState",
     "Cause",
     "DialStatus",

@@ -22,6 +22,8 @@ SCENARIOS = [
     "queue_abandon",
     "blind_transfer",
     "redirect_transfer",
+    "attended_transfer",
+    "dtmf",
     "hangup_action",
     "recording",
     "supervisor_spy",
