@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -47,6 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(run=_migrate)
+    demo = sub.add_parser("demo", help="serve with the AMI simulator and demo data")
+    demo.add_argument("--call-every", type=float, default=20.0, metavar="SECONDS",
+                      help="how often a simulated call rings an agent")
+    demo.set_defaults(run=_demo)
+    simulate = sub.add_parser("simulate", help="run the AMI simulator alone (real AMI over TCP)")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=5038)
+    simulate.add_argument("--speed", type=float, default=1.0, help="time factor for every delay")
+    simulate.add_argument("--calls-every", type=float, default=None, metavar="SECONDS",
+                          help="place a demo call every N seconds")
+    simulate.set_defaults(run=_simulate)
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="user", required=True)
     add = user.add_parser("add", help="add a user; the password is read from standard input")
     add.add_argument("name", help="the login name")
@@ -68,6 +80,37 @@ def _serve(_args: argparse.Namespace, settings: Settings) -> int:
         app, host=settings.http_host, port=settings.http_port, access_log=None,
         print=lambda _banner: print(f"Centralita is serving at {url}", flush=True),
     )
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from centralita.demo import serve_demo
+
+    asyncio.run(serve_demo(settings, call_every_s=args.call_every))
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from pbx_bridge.simulator.server import run_simulator
+
+    if settings.ami_secret is None:
+        print("centralita: set CENTRALITA_AMI_SECRET: the simulator checks the Login secret",
+              file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+    async def run() -> None:
+        secret = settings.ami_secret.reveal() if settings.ami_secret else ""
+        sim = await run_simulator(args.host, args.port, settings.ami_username, secret,
+                                  speed=args.speed, demo_calls_every=args.calls_every)
+        print(f"AMI simulator listening on {sim.host}:{sim.port} "
+              f"(user {settings.ami_username})", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await sim.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
     return 0
 
 
