@@ -23,6 +23,7 @@ from crm_core.auth.guard import (
     public,
     require,
     roles_of,
+    self_guarded,
 )
 from crm_core.auth.principal import PUBLIC, ROLES, Principal
 from crm_core.auth.tokens import resolve_token
@@ -43,6 +44,7 @@ __all__ = [
     "public",
     "require",
     "roles_of",
+    "self_guarded",
 ]
 
 

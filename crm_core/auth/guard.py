@@ -165,6 +165,24 @@ def public(handler: H) -> H:
     return handler
 
 
+def self_guarded(*roles: str) -> Callable[[H], H]:
+    """Declare the roles of a handler that authenticates on its own.
+
+    For routes `require` cannot guard, such as a WebSocket that takes its
+    widget token from `?token=`: the handler must still answer 401/403 itself,
+    and the access-matrix test holds it to the roles declared here.
+    """
+    allowed = frozenset(roles or ROLES)
+    if allowed - set(ROLES):
+        raise ValueError(f"unknown roles {sorted(allowed - set(ROLES))}; roles are {ROLES}")
+
+    def decorate(handler: H) -> H:
+        setattr(handler, ROUTE_ROLES, allowed)
+        return handler
+
+    return decorate
+
+
 def roles_of(handler: Any) -> frozenset[str] | None:
     """The roles a route handler declared, or None when it declared nothing."""
     roles = getattr(handler, ROUTE_ROLES, None)
