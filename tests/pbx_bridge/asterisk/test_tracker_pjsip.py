@@ -1,0 +1,223 @@
+"""Streams as Asterisk sends them for real phones and trunks (no Local channels).
+
+The recorded traces use Local channels only; these streams follow the same
+event shapes (Asterisk 22, see tests/fixtures/ami/README.md) with
+`PJSIP/1001-0000000a` phones and `PJSIP/trunk-...` lines, which is what a
+production PBX sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernel.events import CallEnded, CallEvent, Event, OriginateResult
+from pbx_bridge.asterisk.protocol import Message
+from pbx_bridge.asterisk.tracker import CallChannels, CallTracker
+
+Stream = list[tuple[float, Message]]
+
+
+class Pbx:
+    """Builds AMI messages for named channels, keeping their Uniqueid and Linkedid."""
+
+    def __init__(self) -> None:
+        self.chans: dict[str, dict[str, str]] = {}
+        self.seq = 0
+
+    def new(self, name: str, linked: str | None, state: int, cid: str, exten: str) -> Message:
+        self.seq += 1
+        uid = f"1800000000.{self.seq}"
+        self.chans[name] = {"Channel": name, "ChannelState": str(state), "CallerIDNum": cid,
+                            "ConnectedLineNum": "<unknown>", "Exten": exten,
+                            "Context": "from-somewhere", "Uniqueid": uid,
+                            "Linkedid": self.chans[linked]["Linkedid"] if linked else uid}
+        return self.ev("Newchannel", name)
+
+    def ev(self, event: str, name: str | None = None, dest: str | None = None,
+           **extra: str) -> Message:
+        headers = [("Event", event)]
+        if name is not None:
+            headers += list(self.chans[name].items())
+        if dest is not None:
+            headers += [("Dest" + k, v) for k, v in self.chans[dest].items()]
+        return Message(headers + list(extra.items()))
+
+    def state(self, name: str, state: int) -> Message:
+        self.chans[name]["ChannelState"] = str(state)
+        return self.ev("Newstate", name)
+
+    def uid(self, name: str) -> str:
+        return self.chans[name]["Uniqueid"]
+
+
+def run(tracker: CallTracker, stream: Stream) -> list[Event]:
+    return [e for now, m in stream for e in tracker.feed(m, now)]
+
+
+def rows(events: list[Event]) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    for e in events:
+        if isinstance(e, CallEvent):
+            c = e.call
+            out.append((e.topic, e.at, c.direction.value, c.caller, c.callee, c.agent, c.ringing,
+                        c.disposition.value if c.disposition else None))
+        elif isinstance(e, OriginateResult):
+            out.append((e.topic, e.at, e.outcome, e.call_id))
+    return out
+
+
+TRUNK, PHONE, PHONE2 = "PJSIP/trunk-00000001", "PJSIP/1001-00000002", "PJSIP/1002-00000003"
+
+
+def answered_call(pbx: Pbx, caller: str, callee: str, dial_string: str) -> Stream:
+    return [
+        (0.0, pbx.new(callee, caller, 0, "<unknown>", "s")),
+        (0.0, pbx.ev("DialBegin", caller, callee, DialString=dial_string)),
+        (0.1, pbx.state(callee, 5)),
+        (0.1, pbx.ev("DialState", caller, callee, DialStatus="RINGING")),
+        (3.0, pbx.state(callee, 6)),
+        (3.0, pbx.ev("DialEnd", caller, callee, DialStatus="ANSWER")),
+        (3.0, pbx.ev("BridgeEnter", callee, BridgeUniqueid="b1")),
+        (3.0, pbx.ev("BridgeEnter", caller, BridgeUniqueid="b1")),
+    ]
+
+
+def hangup_all(pbx: Pbx, at: float, *names: str) -> Stream:
+    stream = []
+    for name in names:
+        stream += [(at, pbx.ev("BridgeLeave", name, BridgeUniqueid="b1")),
+                   (at, pbx.ev("Hangup", name, Cause="16"))]
+    return stream
+
+
+def test_inbound_trunk_to_a_phone() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001"))]
+    stream += answered_call(pbx, TRUNK, PHONE, "1001")
+    mid = run(tracker, stream)
+    assert tracker.channels(pbx.uid(TRUNK)) == CallChannels(TRUNK, PHONE, PHONE)
+    events = mid + run(tracker, hangup_all(pbx, 10.0, TRUNK, PHONE))
+    assert rows(events) == [
+        ("call.ringing", 0.0, "in", "34911111111", "912000001", None, ("1001",), None),
+        ("call.answered", 3.0, "in", "34911111111", "912000001", "1001", (), None),
+        ("call.ended", 10.0, "in", "34911111111", "912000001", "1001", (), "answered"),
+    ]
+
+
+def test_outbound_from_a_phone_through_the_trunk() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    stream = [(0.0, pbx.new(PHONE, None, 4, "1001", "34987654321"))]
+    stream += answered_call(pbx, PHONE, TRUNK, "34987654321@trunk")
+    stream += hangup_all(pbx, 8.0, TRUNK, PHONE)
+    assert rows(run(tracker, stream)) == [
+        ("call.ringing", 0.0, "out", "1001", "34987654321", "1001", (), None),
+        ("call.answered", 3.0, "out", "1001", "34987654321", "1001", (), None),
+        ("call.ended", 8.0, "out", "1001", "34987654321", "1001", (), "answered"),
+    ]
+
+
+def test_internal_call_not_answered_is_missed() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    stream = [
+        (0.0, pbx.new(PHONE, None, 4, "1001", "1002")),
+        (0.0, pbx.new(PHONE2, PHONE, 0, "<unknown>", "s")),
+        (0.0, pbx.ev("DialBegin", PHONE, PHONE2, DialString="1002")),
+        (0.1, pbx.state(PHONE2, 5)),
+        (20.0, pbx.ev("DialEnd", PHONE, PHONE2, DialStatus="NOANSWER")),
+        (20.0, pbx.ev("Hangup", PHONE2, Cause="0")),
+        (20.1, pbx.ev("Hangup", PHONE, Cause="19")),
+    ]
+    assert rows(run(tracker, stream)) == [
+        ("call.ringing", 0.0, "internal", "1001", "1002", "1001", ("1002",), None),
+        ("call.ended", 20.1, "internal", "1001", "1002", "1001", (), "missed"),
+    ]
+
+
+def test_trunk_named_like_an_extension_needs_the_pattern() -> None:
+    line = "PJSIP/5000-00000009"
+    by_pattern = CallTracker(trunk_patterns=["PJSIP/5000-*"])
+    for tracker, direction in ((by_pattern, "in"), (CallTracker(), "internal")):
+        pbx = Pbx()
+        stream = [(0.0, pbx.new(line, None, 4, "34911111111", "912000001"))]
+        stream += answered_call(pbx, line, PHONE, "1001") + hangup_all(pbx, 5.0, line, PHONE)
+        ended = [e.call for e in run(tracker, stream) if isinstance(e, CallEnded)]
+        assert [(c.direction.value, c.agent) for c in ended] == [(direction, "1001")]
+
+
+def test_ring_all_queue_of_phones_names_the_winner() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    members = {"PJSIP/2001-00000004": "PJSIP/2001", "PJSIP/2002-00000005": "PJSIP/2002"}
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000010")),
+              (0.5, pbx.ev("QueueCallerJoin", TRUNK, Queue="ventas", Position="1"))]
+    for leg, interface in members.items():
+        stream += [(0.6, pbx.new(leg, TRUNK, 0, "<unknown>", "s")),
+                   (0.6, pbx.ev("AgentCalled", TRUNK, leg, Queue="ventas", Interface=interface,
+                                MemberName=f"Agent {interface[-4:]}")),
+                   (0.6, pbx.ev("DialBegin", TRUNK, leg, DialString=interface[6:]))]
+    winner, loser = list(members)
+    stream += [(4.0, pbx.ev("DialEnd", TRUNK, loser, DialStatus="ANSWER")),
+               (4.0, pbx.ev("DialEnd", TRUNK, winner, DialStatus="CANCEL")),
+               (4.0, pbx.ev("Hangup", winner, Cause="26")),
+               (4.0, pbx.ev("AgentConnect", TRUNK, loser, Queue="ventas", HoldTime="4")),
+               (9.0, pbx.ev("AgentComplete", TRUNK, loser, Queue="ventas", Reason="caller"))]
+    stream += hangup_all(pbx, 9.0, TRUNK, loser)
+    assert rows(run(tracker, stream)) == [
+        ("call.ringing", 0.6, "in", "34911111111", "912000010", None, ("2001",), None),
+        ("call.ringing", 0.6, "in", "34911111111", "912000010", None, ("2001", "2002"), None),
+        ("call.answered", 4.0, "in", "34911111111", "912000010", "2002", (), None),
+        ("call.ended", 9.0, "in", "34911111111", "912000010", "2002", (), "answered"),
+    ]
+
+
+def test_dialer_through_a_trunk_and_a_busy_number() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    busy = "PJSIP/trunk-00000007"
+    stream = [
+        (0.0, pbx.new(busy, None, 0, "912000000", "s")),
+        (0.0, pbx.ev("DialBegin", None, busy, DialString="34917000004@trunk")),
+        (0.2, pbx.ev("DialEnd", None, busy, DialStatus="BUSY")),
+        (0.2, pbx.ev("OriginateResponse", Response="Failure", ActionID="d-1",
+                     Channel="PJSIP/34917000004@trunk", Reason="5", Uniqueid="<unknown>")),
+        (0.2, pbx.ev("Hangup", busy, Cause="17")),
+    ]
+    assert rows(run(tracker, stream)) == [  # a dialled customer rings from the DialBegin
+        ("call.ringing", 0.0, "out", "", "34917000004", None, (), None),
+        ("originate.result", 0.2, "busy", pbx.uid(busy)),
+        ("call.ended", 0.2, "out", "", "34917000004", None, (), "busy"),
+    ]
+
+
+def test_attended_transfer_between_two_calls_of_phones() -> None:
+    """A phone consults on a call of its own (new Linkedid); the target joins the first call."""
+    pbx, tracker = Pbx(), CallTracker()
+    consult = "PJSIP/1001-00000008"
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001"))]
+    stream += answered_call(pbx, TRUNK, PHONE, "1001")
+    stream += [(4.0, pbx.ev("Hold", PHONE)), (4.0, pbx.ev("MusicOnHoldStart", TRUNK))]
+    stream += [(5.0, pbx.new(consult, None, 4, "1001", "1002"))]
+    stream += [(5.0 + t, m) for t, m in answered_call(pbx, consult, PHONE2, "1002")]
+    stream += [
+        (9.0, pbx.ev("MusicOnHoldStop", TRUNK)),
+        (9.0, Message([("Event", "AttendedTransfer"), ("Result", "Success"),
+                       ("TransfereeChannel", TRUNK), ("TransfereeLinkedid", pbx.uid(TRUNK)),
+                       ("TransferTargetChannel", PHONE2),
+                       ("TransferTargetUniqueid", pbx.uid(PHONE2)), ("DestType", "Bridge")])),
+        (9.0, pbx.ev("Hangup", PHONE, Cause="16")),
+        (9.0, pbx.ev("Hangup", consult, Cause="16")),
+    ]
+    stream += hangup_all(pbx, 30.0, TRUNK, PHONE2)
+    events = run(tracker, stream)
+    first = [r for r, e in zip(rows(events), events, strict=True)
+             if isinstance(e, CallEvent) and e.call.call_id == pbx.uid(TRUNK)]
+    assert first == [
+        ("call.ringing", 0.0, "in", "34911111111", "912000001", None, ("1001",), None),
+        ("call.answered", 3.0, "in", "34911111111", "912000001", "1001", (), None),
+        ("call.held", 4.0, "in", "34911111111", "912000001", "1001", (), None),
+        ("call.resumed", 9.0, "in", "34911111111", "912000001", "1001", (), None),
+        ("call.transferred", 9.0, "in", "34911111111", "912000001", "1002", (), None),
+        ("call.ended", 30.0, "in", "34911111111", "912000001", "1002", (), "answered"),
+    ]
+    ended = [(e.call.call_id, e.call.direction.value, e.call.disposition) for e in events
+             if isinstance(e, CallEnded)]
+    assert ended == [(pbx.uid(consult), "internal", "answered"),
+                     (pbx.uid(TRUNK), "in", "answered")]
