@@ -146,6 +146,9 @@ class Settings:
         default=None, metadata=_opt(_check_http_url, "override Twilio's REST host (tests)")
     )
     default_region: str = field(default="ES", metadata=_opt(_check_region))
+    dial_national: bool = field(
+        default=False, metadata=_opt(doc="agents may dial without the country prefix (T6)")
+    )
     speech_model: str | None = None
     leads_on_inbound: bool = True
     leads_on_outbound: bool = True
