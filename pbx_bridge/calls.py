@@ -169,6 +169,7 @@ class _Call:
     recording: str | None = None
     recording_active: bool = False
     transfer_pending: bool = False
+    transferred_to: Party | None = None
 
 
 class CallMachine:
@@ -338,6 +339,9 @@ class CallMachine:
 
     def _transferred(self, call: _Call, fact: Transferred) -> list[Event]:
         target = fact.target.agent
+        if call.transferred_to == fact.target and (call.transfer_pending or call.agent == target):
+            return []  # the same transfer told again
+        call.transferred_to = fact.target
         already_up = target is not None and any(
             leg.answered and not leg.gone and leg.party.agent == target
             for key, leg in call.legs.items()
