@@ -42,6 +42,7 @@ from pbx_bridge.calls import (
 )
 
 MAX_REMEMBERED_ORIGINATES = 2048
+STATE_RING = 4  # a channel created by an incoming call (Local ;2 halves too, hence not Local)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,14 @@ class CallTracker:
         view.legs.setdefault(chan.leg, set()).add(uid)
         if view.origin is None:
             view.origin, view.origin_exten = chan.leg, chan.exten
-        return self.upsert(call_id, chan.leg, now)
+        out = self.upsert(call_id, chan.leg, now)
+        party = view.parties.get(chan.leg)
+        incoming = chan.state == STATE_RING and not is_local(name) and view.origin == chan.leg
+        if incoming and party is not None and party.outside:
+            # A line born ringing (an INVITE from a trunk) is an inbound call from the start,
+            # even if it only ever reaches an IVR.
+            out += self.place(call_id, False, None, now)
+        return out
 
     def upsert(self, call_id: str, leg: str, now: float) -> list[Event]:
         """Tell the machine who is on a leg, when that is new or has changed."""

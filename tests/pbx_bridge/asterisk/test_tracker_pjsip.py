@@ -221,3 +221,13 @@ def test_attended_transfer_between_two_calls_of_phones() -> None:
              if isinstance(e, CallEnded)]
     assert ended == [(pbx.uid(consult), "internal", "answered"),
                      (pbx.uid(TRUNK), "in", "answered")]
+
+
+def test_inbound_call_that_never_reaches_an_agent_is_still_a_missed_call() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001")),
+              (0.0, pbx.state(TRUNK, 6)),  # the IVR answers, plays its menu; the caller leaves
+              (12.0, pbx.ev("Hangup", TRUNK, Cause="16"))]
+    assert rows(run(tracker, stream)) == [
+        ("call.ended", 12.0, "in", "34911111111", "912000001", None, (), "missed"),
+    ]
