@@ -19,7 +19,17 @@ import binascii
 import json
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    true,
+)
 
 from crm_core.models import Call, Contact
 from kernel.errors import ValidationFailed
@@ -40,11 +50,19 @@ class Viewer(Protocol):
     def role(self) -> str: ...
 
 
+def _readable_by(user: int | BindParameter[int]) -> ColumnElement[bool]:
+    return or_(Contact.visibility != "private", Contact.manager_id == user)
+
+
 def contact_visible(viewer: Viewer) -> ColumnElement[bool]:
     """The WHERE condition for contacts `viewer` may read."""
     if viewer.role == ADMIN:
         return true()
-    return or_(Contact.visibility != "private", Contact.manager_id == viewer.user_id)
+    return _readable_by(viewer.user_id)
+
+
+READABLE_BY_VIEWER_ID = _readable_by(bindparam("viewer_id", type_=Integer))
+"""`contact_visible` for a non-admin, prebuilt for hot statements: bind `viewer_id`."""
 
 
 def contact_writable(viewer: Viewer) -> ColumnElement[bool]:

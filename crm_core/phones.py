@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.access import Viewer, contact_visible
+from crm_core.access import ADMIN, READABLE_BY_VIEWER_ID, Viewer
 from crm_core.models import Contact, Phone
 from kernel.errors import ValidationFailed
 
@@ -106,20 +106,29 @@ async def find_owner(
     return await find_owner_e164(session, e164, viewer)
 
 
+# Built once: a screen-pop or lookup pays only for binding two values, not for building SQL.
+_OWNER = (
+    select(Phone.contact_id, Phone.lead_id)
+    .outerjoin(Contact, Contact.id == Phone.contact_id)
+    .where(Phone.number == bindparam("number", type_=String))
+    .order_by(Phone.contact_id.is_(None), Phone.id)
+    .limit(1)
+)
+_OWNER_SEEN_BY = _OWNER.where(Phone.contact_id.is_(None) | READABLE_BY_VIEWER_ID)
+
+
 async def find_owner_e164(
     session: AsyncSession, e164: str, viewer: Viewer | None = None
 ) -> PhoneOwner | None:
     """`find_owner` for a number that is already E.164."""
-    query = (
-        select(Phone.contact_id, Phone.lead_id)
-        .outerjoin(Contact, Contact.id == Phone.contact_id)
-        .where(Phone.number == e164)
-        .order_by(Phone.contact_id.is_(None), Phone.id)
-        .limit(1)
-    )
-    if viewer is not None:
-        query = query.where((Phone.contact_id.is_(None)) | contact_visible(viewer))
-    row = (await session.execute(query)).first()
+    params: dict[str, object] = {"number": e164}
+    if viewer is None or viewer.role == ADMIN:
+        query = _OWNER
+    else:
+        query, params["viewer_id"] = _OWNER_SEEN_BY, viewer.user_id
+    # Core execution on the session's connection: the ORM adds nothing to a two-column row.
+    connection = await session.connection()
+    row = (await connection.execute(query, params)).first()
     if row is None:
         return None
     return PhoneOwner(e164, row.contact_id, row.lead_id)
