@@ -15,9 +15,17 @@ MAX_JSON_BODY = 256 * 1024
 
 
 async def read_json(request: web.Request, schema: Schema, limit: int = MAX_JSON_BODY) -> Any:
-    """The body as JSON, checked against `schema`."""
+    """The body as JSON, checked against `schema`.
+
+    The body must say it is JSON: an HTML form on another site can POST
+    `text/plain` that happens to parse as JSON, but cannot send
+    `application/json` without a CORS preflight we never grant.
+    """
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    kind = request.content_type
+    if kind != "application/json" and not kind.endswith("+json"):
+        raise web.HTTPUnsupportedMediaType(text="send the body as Content-Type: application/json")
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(raw))
