@@ -149,14 +149,21 @@ class CallMachine:
         return chosen[0] if chosen else None
 
     def customer_leg(self, call_id: str) -> str | None:
+        """The live leg of the party the agent talks to: the outside one, else the caller."""
         call = self._calls.get(call_id)
         if call is None:
             return None
-        for key, leg in call.legs.items():
-            if not leg.gone and leg.party.outside and (key == call.origin or leg.answered):
-                return key
-        origin = call.legs.get(call.origin or "")
-        return call.origin if origin is not None and not origin.gone else None
+        live = {key: leg for key, leg in call.legs.items() if not leg.gone}
+        origin = live.get(call.origin or "")
+        if origin is not None and origin.party.outside:
+            return call.origin
+        outside = [key for key, leg in live.items() if leg.party.outside]
+        answered = [key for key in outside if live[key].answered]
+        if answered or outside:
+            return (answered or outside)[0]
+        if origin is not None and call.agent not in (None, origin.party.agent):
+            return call.origin  # an internal call: the calling extension
+        return None
 
     # -- handlers -------------------------------------------------------------
 

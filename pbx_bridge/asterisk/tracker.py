@@ -87,15 +87,25 @@ class CallTracker:
         return reconcile(self, channels, bridges, queue, now)
 
     def channels(self, call_id: str) -> CallChannels | None:
-        if call_id not in self.calls:
+        """The customer's channel, the agent's channel bridged with it, and the agent's phone."""
+        view = self.calls.get(call_id)
+        info = self.machine.snapshot(call_id)
+        if view is None or info is None:
             return None
-        customer = self.leg_channel(call_id, self.machine.customer_leg(call_id))
+        customer_leg = self.machine.customer_leg(call_id)
+        customer = self.leg_channel(call_id, customer_leg)
+        agent_legs = [leg for leg, uids in view.legs.items() if uids and leg != customer_leg
+                      and info.agent is not None and view.parties.get(leg) is not None
+                      and view.parties[leg].agent == info.agent]
+        if not agent_legs:
+            return CallChannels(customer.name if customer else None, None, None)
+        chans = [c for leg in agent_legs for c in self.chans_of(call_id, leg)]
+        bridged = [c for c in chans if customer is not None and c.bridge == customer.bridge != ""]
         agent_leg = self.machine.agent_leg(call_id)
-        agent = self.leg_channel(call_id, agent_leg)
-        device = agent
-        if agent is not None and local_half(agent.name):
-            others = [c for c in self.chans_of(call_id, agent_leg) if c is not agent]
-            device = others[0] if others else agent
+        agent = bridged[0] if bridged else self.leg_channel(call_id, agent_leg)
+        # The phone: the newest leg of that agent (after any Local hop), its ;2 half.
+        phone = self.chans_of(call_id, agent_legs[-1])
+        device = max(phone, key=lambda c: local_half(c.name)) if phone else agent
         return CallChannels(
             customer.name if customer else None,
             agent.name if agent else None,

@@ -22,7 +22,7 @@ from kernel.events import (
     QueueMemberChanged,
 )
 from pbx_bridge.asterisk.protocol import Message, Parser
-from pbx_bridge.asterisk.tracker import CallTracker
+from pbx_bridge.asterisk.tracker import CallChannels, CallTracker
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ami"
 MOH_FILE = "/opt/asterisk/var/spool/asterisk/monitor/centralita-recording-test.wav"
@@ -296,3 +296,46 @@ def test_late_duplicates_still_end_each_call_once(name: str) -> None:
         r[2:] for r in EXPECTED_EVENTS[name] if r[0] == "originate.result"
     ]
     assert tracker.live_calls() == []
+
+
+def _ami(name: str, suffix: str) -> str:
+    return f"Local/{name}-{suffix}"
+
+
+CHANNELS_DURING: list[tuple[str, str, float, tuple[str | None, str | None, str | None]]] = [
+    # customer's channel, agent's channel in the bridge with it, agent's phone
+    ("blind_transfer", "1795546660.38", 1.0,
+     (_ami("912000001@from-pstn", "00000013;2"), None, None)),
+    ("blind_transfer", "1795546660.38", 2.5,
+     (_ami("912000001@from-pstn", "00000013;2"), _ami("1001@agent-answer", "00000014;1"),
+      _ami("1001@agent-answer", "00000014;2"))),
+    ("blind_transfer", "1795546660.38", 4.0,  # the target still rings
+     (_ami("912000001@from-pstn", "00000013;2"), None, None)),
+    ("blind_transfer", "1795546660.38", 6.0,
+     (_ami("912000001@from-pstn", "00000013;2"), _ami("1002@agent-answer", "00000015;1"),
+      _ami("1002@agent-answer", "00000015;2"))),
+    ("attended_transfer", "1795546764.66", 8.0,  # 1002 through its from-internal hop
+     (_ami("912000006@from-pstn", "00000021;2"), _ami("1002@from-internal", "00000023;1"),
+      _ami("1002@agent-answer", "00000024;2"))),
+    ("click_to_call", "1795546618.12", 1.0, (None, None, None)),
+    ("click_to_call", "1795546618.12", 5.0,
+     (_ami("34987654321@pstn-out", "00000007;1"), _ami("1001@agent-answer", "00000006;1"),
+      _ami("1001@agent-answer", "00000006;2"))),
+    ("dialer_outbound", "1795547615.8", 6.0,
+     (_ami("34917000001@pstn-out", "00000004;1"), _ami("2001@queue-agents", "0000000a;1"),
+      _ami("2001@queue-agents", "0000000a;2"))),
+    ("queue_answered", "1795546639.26", 1.0,
+     (_ami("912000010@from-pstn", "0000000d;2"), None, None)),
+]
+
+
+@pytest.mark.parametrize(("name", "call_id", "at", "expected"), CHANNELS_DURING)
+def test_channels_the_port_acts_on(name: str, call_id: str, at: float,
+                                   expected: tuple[str | None, str | None, str | None]) -> None:
+    tracker = CallTracker()
+    for now, message in load(name):
+        if now >= at:
+            break
+        tracker.feed(message, now)
+    assert tracker.channels(call_id) == CallChannels(*expected)
+    assert tracker.channels("no-such-call") is None
