@@ -21,7 +21,9 @@ def _now() -> Any:
     )
 
 
-def _ref(table: str, column: str, target: str, ondelete: str, nullable: bool = True) -> sa.Column:
+def _ref(
+    table: str, column: str, target: str, ondelete: str, nullable: bool = True
+) -> "sa.Column[int]":
     fk = sa.ForeignKey(f"{target}.id", ondelete=ondelete, name=f"fk_{table}_{column}_{target}")
     return sa.Column(column, sa.Integer(), fk, nullable=nullable)
 
