@@ -26,9 +26,7 @@ async def read_json(request: web.Request, schema: Schema, limit: int = MAX_JSON_
     kind = request.content_type
     if kind != "application/json" and not kind.endswith("+json"):
         raise web.HTTPUnsupportedMediaType(text="send the body as Content-Type: application/json")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(raw))
+    raw = await _read_at_most(request, limit)
     if not raw.strip():
         raise ValidationFailed("a JSON body is required", field="body")
     try:
@@ -38,6 +36,18 @@ async def read_json(request: web.Request, schema: Schema, limit: int = MAX_JSON_
     reject_nul(data)
     validate(data, schema)
     return data
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes:
+    """The whole body, or a 413 as soon as it passes `limit` (chunked bodies have no length)."""
+    raw = bytearray()
+    while True:
+        chunk = await request.content.read(limit + 1 - len(raw))
+        if not chunk:
+            return bytes(raw)
+        raw += chunk
+        if len(raw) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(raw))
 
 
 def reject_nul(value: Any, path: str = "") -> None:

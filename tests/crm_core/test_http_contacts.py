@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -144,6 +145,21 @@ async def test_bodies_that_are_not_json_or_too_big(crm: Crm) -> None:
     assert resp.status == 413
     assert (await resp.json())["error"]["code"] == "request-entity-too-large"
     assert await listed(crm, "ana", "") == []
+
+
+async def test_chunked_bodies_are_read_whole_and_bounded_too(crm: Crm) -> None:
+    async def chunks(payload: bytes):
+        for start in range(0, len(payload), 8192):
+            yield payload[start:start + 8192]
+
+    headers = {**crm.bearer("ana"), "Content-Type": "application/json"}
+    note = json.dumps({"first_name": "Chunked", "custom": {"notes": "y" * 100_000}}).encode()
+    resp = await crm.client.post("/api/contacts", data=chunks(note), headers=headers)
+    assert (resp.status, (await resp.json())["custom"]["notes"]) == (201, "y" * 100_000)
+    huge = json.dumps({"first_name": "C", "custom": {"blob": "x" * 300_000}}).encode()
+    resp = await crm.client.post("/api/contacts", data=chunks(huge), headers=headers)
+    assert resp.status == 413
+    assert len(await listed(crm, "ana", "")) == 1
 
 
 async def test_query_strings_and_ids_are_checked(crm: Crm) -> None:
