@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -209,3 +210,14 @@ async def test_a_lead_timeline_follows_it_into_the_contact(db: Database) -> None
     assert kinds == [("lead", "converted"), ("note", None), ("lead", "claimed"),
                      ("lead", "created"), ("call", None)]
     assert (await calllog.get_call(db, ANA, "c9"))["contact_id"] == converted["contact"]["id"]
+
+
+async def test_every_order_of_the_three_events_ends_in_the_same_row(db: Database) -> None:
+    log = CallLog(db, region=REGION)
+    orders = list(itertools.permutations(range(3)))
+    for n, order in enumerate(orders):
+        events = _inbound(f"perm{n}")
+        for index in order:
+            await log.on_call_event(events[index])
+    rows = sorted(await _rows(db), key=lambda row: str(row["id"]))
+    assert rows == [{**ENDED_ROW, "id": f"perm{n}"} for n in range(len(orders))]
