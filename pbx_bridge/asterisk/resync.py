@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel.events import Event
+from kernel.events import Event, QueueMemberChanged
 from pbx_bridge.asterisk.channels import Chan, dialed_number, local_half
 from pbx_bridge.asterisk.protocol import Message
 from pbx_bridge.calls import LegAnswered, LegRinging, Party, QueueJoined
@@ -57,7 +57,19 @@ def reconcile(t: CallTracker, channels: list[Message], bridges: list[Message],
         chan = t.chans.get(entry.get("Uniqueid"))
         if entry.event == "QueueEntry" and chan is not None:
             out += t.apply(QueueJoined(call_id=chan.call_id, at=now, queue=entry.get("Queue")))
+        elif entry.event == "QueueMember":
+            out.append(_member(t, entry, now))
     return out
+
+
+def _member(t: CallTracker, entry: Message, now: float) -> QueueMemberChanged:
+    """Members as they are now: pacing must not count agents that changed while we were away."""
+    interface = entry.get("StateInterface") or entry.get("Location")
+    return QueueMemberChanged(
+        queue=entry.get("Queue"), member=t.rules.of_member(interface, entry.get("Name")).number,
+        interface=interface, paused=entry.get("Paused") == "1",
+        status=int(entry.get("Status") or 0), at=now,
+    )
 
 
 def _adopt_call(t: CallTracker, call_id: str, live: dict[str, Message], now: float) -> list[Event]:
