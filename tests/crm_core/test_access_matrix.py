@@ -152,6 +152,39 @@ def admitted_as_expected(
     return status not in (401, 403) and status != 500
 
 
+async def test_every_route_of_a_private_contact_is_closed_to_other_agents(crm: Crm) -> None:
+    """Ana's private contact, asked for through every `/api/contacts/{id}...` route there is."""
+    resp = await crm.client.post(
+        "/api/contacts", headers=crm.bearer("ana"),
+        json={"first_name": "Carmen", "phones": ["+34 600 123 456"], "tags": ["vip"]},
+    )
+    cid = (await resp.json())["id"]
+    by_id = [(m, p) for m, p, _ in walk(crm.app) if p.startswith("/api/contacts/{id}")]
+    assert len(by_id) >= 5  # get, patch, delete, timeline, notes at least
+    for who in ("bruno", "sara"):
+        for method, path in by_id:
+            body: dict[str, str] | None = None
+            if path.endswith("/notes"):
+                body = {"text": "peeking"}
+            elif method in ("POST", "PATCH"):
+                body = {"first_name": "Peeked"}
+            resp = await crm.client.request(
+                method, path.replace("{id}", str(cid)), json=body,
+                headers=await crm.fresh_bearer(who),
+            )
+            assert (method, path, who, resp.status in (403, 404)) == (method, path, who, True)
+        for query in ("", "q=carmen", "q=600123456", "tag=vip", "mine=0"):
+            resp = await crm.client.get(f"/api/contacts?{query}", headers=crm.bearer(who))
+            assert (query, (await resp.json())["items"]) == (query, [])
+        resp = await crm.client.get(
+            "/api/contacts/lookup?phone=600123456", headers=crm.bearer(who)
+        )
+        assert resp.status == 404
+    # Nothing of it changed, and its manager still sees it whole.
+    resp = await crm.client.get(f"/api/contacts/{cid}", headers=crm.bearer("ana"))
+    assert (resp.status, (await resp.json())["first_name"]) == (200, "Carmen")
+
+
 async def test_the_anonymous_get_json_401s_with_the_error_shape(crm: Crm) -> None:
     resp = await crm.client.get("/api/contacts")
     assert resp.status == 401
