@@ -107,12 +107,16 @@ async def fill_postgres(url: str, count: int) -> None:
     await conn.close()
 
 
-async def timed(fn: Callable[[int], Awaitable[object]], rounds: int) -> list[float]:
-    out = []
+async def timed(
+    fns: list[Callable[[int], Awaitable[object]]], rounds: int
+) -> list[list[float]]:
+    """Milliseconds per call of each function, interleaved so they share the same noise."""
+    out: list[list[float]] = [[] for _ in fns]
     for i in range(rounds):
-        started = time.perf_counter_ns()
-        await fn(i)
-        out.append((time.perf_counter_ns() - started) / 1e6)
+        for fn, times in zip(fns, out, strict=True):
+            started = time.perf_counter_ns()
+            await fn(i)
+            times.append((time.perf_counter_ns() - started) / 1e6)
     return out
 
 
@@ -148,12 +152,9 @@ async def measure(url: str, count: int, rounds: int) -> None:
             async with db.session() as own:
                 await find_owner(own, texts[i], REGION, agent)
 
-        for warm in (raw, ours, ours_with_session):  # caches, statement caches, the pool
-            await timed(warm, min(rounds, 2000))
+        await timed([raw, ours, ours_with_session], min(rounds, 2000))  # warm every cache
         found.clear()
-        raw_ms = await timed(raw, rounds)
-        ours_ms = await timed(ours, rounds)
-        session_ms = await timed(ours_with_session, rounds)
+        raw_ms, ours_ms, session_ms = await timed([raw, ours, ours_with_session], rounds)
     await db.close()
     _, raw_p99 = summary("raw", raw_ms)
     _, ours_p99 = summary("ours", ours_ms)

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event, text
 
 from crm_core import leads
@@ -109,3 +111,12 @@ async def test_the_phone_lookup_uses_the_index(db: Database) -> None:
                 )
             )
             assert "ix_phones_number" in " ".join(r[0] for r in rows)
+
+
+@given(st.integers(min_value=600_000_000, max_value=699_999_999),
+       st.sampled_from(["{a} {b} {c} {d}", "0034 {a}-{b}{c}-{d}", "+34{n}", "34{n}",
+                        "({a}) {b}{c} {d}", "+34 {a} {b} {c} {d}"]))
+def test_any_mobile_in_any_form_is_the_same_key(national: int, form: str) -> None:
+    n = str(national)
+    text = form.format(n=n, a=n[:3], b=n[3:5], c=n[5:7], d=n[7:])
+    assert normalise(text, "ES") == f"+34{n}"
