@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from crm_core.auth import PRINCIPAL, SESSION_COOKIE, database, public, require
 from crm_core.auth.guard import AuthSettings, auth_settings, credentials
-from crm_core.auth.tokens import SESSION, WIDGET, WIDGET_TTL, issue_token, revoke_token
+from crm_core.auth.tokens import (
+    API,
+    SESSION,
+    WIDGET,
+    WIDGET_TTL,
+    issue_token,
+    revoke_token,
+)
 from crm_core.http.body import read_json
 from crm_core.openapi import describe
 from crm_core.users import get_user, user_json, verify_login
@@ -122,5 +130,29 @@ async def widget_token(request: web.Request) -> web.Response:
     return web.json_response(
         {"token": issued.token, "expires_at": issued.expires_at.isoformat(),
          "expires_in": int(WIDGET_TTL.total_seconds())},
+        status=201,
+    )
+
+
+API_TOKEN_BODY: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"days": {"type": "integer", "minimum": 1, "maximum": 365}},
+}
+
+
+@routes.post("/api/auth/api-token")
+@describe("A long-lived bearer token (default 90 days) for scripts and CRM integrations",
+          body=API_TOKEN_BODY, response=TOKEN_SCHEMA, status=201, tag="auth")
+@require()
+async def api_token(request: web.Request) -> web.Response:
+    creds = await credentials(request)
+    if creds is not None and creds.kind == WIDGET:
+        raise Forbidden("a widget token cannot mint API tokens; sign in")
+    body = await read_json(request, API_TOKEN_BODY) if request.can_read_body else {}
+    ttl = timedelta(days=body.get("days", 90))
+    issued = await issue_token(database(request.config_dict), request[PRINCIPAL].user_id, API, ttl)
+    return web.json_response(
+        {"token": issued.token, "expires_at": issued.expires_at.isoformat(),
+         "expires_in": int(ttl.total_seconds())},
         status=201,
     )

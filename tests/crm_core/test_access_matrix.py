@@ -29,6 +29,7 @@ ADMITTED = {
     ("POST", "/api/auth/logout"): 200,
     ("GET", "/api/me"): 200,
     ("POST", "/api/auth/widget-token"): 201,
+    ("POST", "/api/auth/api-token"): 201,
     ("GET", "/api/users"): 200,
     ("POST", "/api/users"): 422,
     ("GET", "/api/users/{id}"): 404,

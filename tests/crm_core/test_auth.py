@@ -197,3 +197,26 @@ async def test_passwords_and_tokens_never_reach_the_log(
     assert caplog.records, "the requests above should have logged something"
     for secret in ("wrong-secret", PASSWORD, session["token"], session["csrf_token"], token):
         assert secret not in logged
+
+
+async def test_api_tokens_last_and_work_as_bearers(crm: Crm) -> None:
+    session = await crm.login("sara")
+    resp = await crm.client.post(
+        "/api/auth/api-token", json={"days": 30}, headers={"X-CSRF-Token": session["csrf_token"]}
+    )
+    body = await resp.json()
+    assert (resp.status, body["expires_in"]) == (201, 30 * 86400)
+    assert body["token"].startswith("cta_")
+    crm.client.session.cookie_jar.clear()
+    me = await crm.client.get("/api/me", headers={"Authorization": f"Bearer {body['token']}"})
+    assert (await me.json())["username"] == "sara"
+    resp = await crm.client.post(
+        "/api/auth/api-token", json={"days": 400}, headers=crm.bearer("sara")
+    )
+    assert (resp.status, (await resp.json())["error"]["field"]) == (422, "days")
+    widget = await (await crm.client.post(
+        "/api/auth/widget-token", headers=crm.bearer("sara"))).json()
+    resp = await crm.client.post(
+        "/api/auth/api-token", headers={"Authorization": f"Bearer {widget['token']}"}
+    )
+    assert resp.status == 403
