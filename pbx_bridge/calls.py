@@ -196,6 +196,8 @@ class CallMachine:
             return []
         leg.ringing = True
         agent = leg.party.agent
+        if fact.leg != call.origin and _is_service(leg.party):
+            return []  # a queue or IVR hop: the people behind it ring on legs of their own
         if fact.leg == call.origin or agent is None:
             # Only the callee announces the call: a dialer's customer, an outside number.
             callee = fact.leg != call.origin or (call.by_pbx and leg.party.outside)
@@ -222,9 +224,9 @@ class CallMachine:
         if leg is None or leg.gone or leg.answered:
             return []
         leg.answered, leg.ringing = True, False
-        if fact.leg == call.origin and call.by_pbx:
-            return []  # the party we rang first picked up; the call is not connected yet
-        if fact.leg == call.origin:
+        if fact.leg == call.origin or _is_service(leg.party):
+            # The party we rang first picking up, or a queue or IVR answering: nobody is
+            # connected to a person yet.
             return []
         agent = leg.party.agent
         if agent is not None and agent in call.ringing:
@@ -392,3 +394,7 @@ class CallMachine:
         outside = any(p.outside for p in others)
         outside = outside or (callee_party is not None and callee_party.outside)
         return (Direction.OUTBOUND if outside else Direction.INTERNAL), caller, callee
+
+
+def _is_service(party: Party) -> bool:
+    return not party.outside and party.agent is None

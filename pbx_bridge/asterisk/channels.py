@@ -88,25 +88,32 @@ class PartyRules:
             return True
         return any(fnmatchcase(channel, pattern) for pattern in self.trunk_patterns)
 
-    def is_extension(self, number: str) -> bool:
-        if self.agents is not None and number in self.agents:
-            return True
+    def looks_internal(self, number: str) -> bool:
         return number.isdigit() and 2 <= len(number) <= self.max_extension_len
 
     def of_number(self, number: str) -> Party:
-        return Party.extension(number) if self.is_extension(number) else Party(number)
+        """An agent's extension, another internal number (a queue, an IVR), or outside.
 
-    def extension_of(self, channel: str) -> str | None:
-        """The extension a channel belongs to, or None for an outside line."""
+        With a list of agents, only those are agents; without one, every
+        extension-like number is.
+        """
+        if self.agents is not None and number in self.agents:
+            return Party.extension(number)
+        if self.looks_internal(number):
+            return Party.service(number) if self.agents is not None else Party.extension(number)
+        return Party(number)
+
+    def of_channel(self, channel: str) -> Party | None:
+        """Who a channel belongs to when that is one of ours; None for an outside line."""
         if self.is_trunk(channel):
             return None
-        ext = endpoint(channel)
-        return ext if self.is_extension(ext) else None
+        party = self.of_number(endpoint(channel))
+        return None if party.outside else party
 
     def of_member(self, interface: str, member_name: str) -> Party:
         """A queue member is one of ours by definition: name it by extension."""
         ext = endpoint(interface) if interface else ""
-        if not self.is_extension(ext):
+        if not (self.looks_internal(ext) or (self.agents is not None and ext in self.agents)):
             runs = _DIGITS.findall(member_name)
             ext = runs[-1] if runs else (ext or member_name)
         return Party.extension(ext)

@@ -215,7 +215,7 @@ def blind_transfer(t: CallTracker, m: Message, now: float) -> list[Event]:
 
 
 def attended_transfer(t: CallTracker, m: Message, now: float) -> list[Event]:
-    call_id = m.get("TransfereeLinkedid")
+    call_id = m.get("TransfereeLinkedid") or m.get("OrigTransfererLinkedid")
     if m.get("Result") != "Success" or call_id not in t.calls:
         return []
     target_chan = t.chan(m, "TransferTarget")
@@ -229,8 +229,7 @@ def attended_transfer(t: CallTracker, m: Message, now: float) -> list[Event]:
         if view is not None:
             target = view.parties.get(target_chan.leg, target)
     elif m.get("TransferTargetChannel"):
-        ext = t.rules.extension_of(m.get("TransferTargetChannel"))
-        target = Party.extension(ext) if ext else target
+        target = t.rules.of_channel(m.get("TransferTargetChannel")) or target
     return out + t.apply(Transferred(call_id=call_id, at=now, mode="attended", target=target))
 
 

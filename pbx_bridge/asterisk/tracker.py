@@ -185,9 +185,9 @@ class CallTracker:
             return member
         chans = [self.chans[u] for u in sorted(view.legs.get(leg, ())) if u in self.chans]
         name = chans[0].name if chans else leg
-        ext = self.rules.extension_of(name)
-        if ext is not None:
-            return Party.extension(ext)
+        ours = self.rules.of_channel(name)
+        if ours is not None:
+            return ours
         known = view.parties.get(leg)
         dialed = next((c.dial_string for c in chans if c.dial_string), "")
         if leg == view.origin and not view.by_pbx:

@@ -231,3 +231,27 @@ def test_inbound_call_that_never_reaches_an_agent_is_still_a_missed_call() -> No
     assert rows(run(tracker, stream)) == [
         ("call.ended", 12.0, "in", "34911111111", "912000001", None, (), "missed"),
     ]
+
+
+def test_known_agents_tell_a_queue_hop_from_a_person() -> None:
+    """Dial(Local/600@ext-queues): 600 is internal but nobody; agent 2001 answers behind it."""
+    pbx, tracker = Pbx(), CallTracker(agents={"2001", "2002"})
+    hop1, hop2, member = "Local/600@ext-queues-0000000a;1", "Local/600@ext-queues-0000000a;2", \
+        "PJSIP/2001-0000000b"
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001"))]
+    stream += [(0.0, pbx.new(hop1, TRUNK, 0, "<unknown>", "600")),
+               (0.0, pbx.new(hop2, TRUNK, 4, "<unknown>", "600")),
+               (0.0, pbx.ev("DialBegin", TRUNK, hop1, DialString="Local/600@ext-queues")),
+               (0.1, pbx.ev("DialEnd", TRUNK, hop1, DialStatus="ANSWER")),  # the queue answers
+               (0.1, pbx.ev("QueueCallerJoin", hop2, Queue="ventas", Position="1")),
+               (0.2, pbx.new(member, TRUNK, 0, "<unknown>", "s")),
+               (0.2, pbx.ev("AgentCalled", hop2, member, Queue="ventas", Interface="PJSIP/2001",
+                            MemberName="Ana")),
+               (0.2, pbx.ev("DialBegin", hop2, member, DialString="2001")),
+               (5.0, pbx.ev("DialEnd", hop2, member, DialStatus="ANSWER"))]
+    stream += hangup_all(pbx, 20.0, TRUNK, hop1, hop2, member)
+    assert rows(run(tracker, stream)) == [
+        ("call.ringing", 0.2, "in", "34911111111", "912000001", None, ("2001",), None),
+        ("call.answered", 5.0, "in", "34911111111", "912000001", "2001", (), None),
+        ("call.ended", 20.0, "in", "34911111111", "912000001", "2001", (), "answered"),
+    ]

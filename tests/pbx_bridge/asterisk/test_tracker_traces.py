@@ -339,3 +339,9 @@ def test_channels_the_port_acts_on(name: str, call_id: str, at: float,
         tracker.feed(message, now)
     assert tracker.channels(call_id) == CallChannels(*expected)
     assert tracker.channels("no-such-call") is None
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_EVENTS))
+def test_a_list_of_agents_files_the_traces_the_same(name: str) -> None:
+    tracker = CallTracker(agents={"1001", "1002", "2001", "2002", "2003"})
+    assert [brief(e) for e in replay(name, tracker)] == EXPECTED_EVENTS[name]
