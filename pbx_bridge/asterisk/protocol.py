@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 MAX_FRAME = 64 * 1024
-# One whole `Key: Value` line: a key without spaces or colons, then ": ".
-_PAIR = re.compile(r"^([^ :\r\n]+): ([^\r\n]*)(?=\r\n|\Z)", re.MULTILINE)
+# One whole `Key: Value` line, found after the line's "\n": a key without
+# spaces or colons, then ": ". Used only on frames without a lone CR or LF,
+# so a value always runs to its line's CRLF.
+_PAIR = re.compile(r"\n([^ :\r\n]+): ([^\r\n]*)")
 
 
 class Message:
@@ -122,7 +124,8 @@ class Parser:
             self._want_greeting = False
             buf = buf[nl + 1 :]
             self._offset += nl + 1
-        if b"\n\n" not in buf and buf.count(b"\n") == buf.count(b"\r\n"):
+        crlf = buf.count(b"\r\n")
+        if b"\n\n" not in buf and buf.count(b"\n") == crlf == buf.count(b"\r"):
             return self._feed_crlf(buf, out)
         return self._feed_any(buf, out)
 
@@ -133,19 +136,20 @@ class Parser:
         per line; anything else goes to the general path, which decides or
         reports it.
         """
-        end = buf.rfind(b"\r\n\r\n")
-        if end < 0 or self._skipping:
+        if self._skipping:
             return self._feed_any(buf, out)
+        frames = buf.split(b"\r\n\r\n")
+        rest = frames.pop()  # after the last boundary: an unfinished frame, or b""
         offset = self._offset
         pairs_of = _PAIR.findall
         limit = self.max_frame
-        for raw in buf[:end].split(b"\r\n\r\n"):
+        for raw in frames:
             if raw and len(raw) <= limit:
                 try:
                     text = raw.decode()
                 except UnicodeDecodeError:
                     text = ""
-                pairs = pairs_of(text)
+                pairs = pairs_of("\n" + text)
                 if pairs and len(pairs) == text.count("\r\n") + 1:
                     out.append(Message(pairs))
                 else:
@@ -153,8 +157,7 @@ class Parser:
             elif raw:
                 self._frame(raw, offset, out)
             offset += len(raw) + 4
-        rest = buf[end + 4 :]
-        self._offset += end + 4
+        self._offset = offset
         return self._keep(rest, out)
 
     def _keep(self, rest: bytes, out: list[Message]) -> list[Message]:
