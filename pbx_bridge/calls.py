@@ -61,6 +61,7 @@ __all__ = [
     "Party", "QueueAbandoned", "QueueJoined", "RecordingChanged", "Transferred",
 ]
 
+
 @dataclass(slots=True)
 class _Leg:
     party: Party
@@ -195,29 +196,37 @@ class CallMachine:
         if leg is None or leg.gone or leg.answered or leg.ringing:
             return []
         leg.ringing = True
-        agent = leg.party.agent
-        if fact.leg != call.origin and _is_service(leg.party):
-            return []  # a queue or IVR hop: the people behind it ring on legs of their own
-        if fact.leg == call.origin or agent is None:
-            # Only the callee announces the call: a dialer's customer, an outside number.
-            callee = fact.leg != call.origin or (call.by_pbx and leg.party.outside)
-            if not callee or call.announced:
-                return []
-        else:
-            out: list[Event] = []
-            redirected = call.answered_at is not None and not call.transfer_pending
-            if redirected and not self._agent_alive(call):
-                # A Redirect moves the caller without any transfer event: a new agent rings.
-                call.transfer_pending, call.state = True, CallState.TRANSFERRED
-                out.append(CallTransferred(call=self._info(call), at=fact.at, mode="redirect",
-                                           target=leg.party.number))
-            if agent in call.ringing or (agent == call.agent and not call.transfer_pending):
-                return out
-            call.ringing.append(agent)
-            call.announced = True
-            return [*out, CallRinging(call=self._info(call), at=fact.at)]
+        if fact.leg == call.origin:
+            # Only a dialer's customer, rung by us first, announces the call from the origin.
+            return self._announce(call, fact.at) if call.by_pbx and leg.party.outside else []
+        if leg.party.agent is not None:
+            return self._agent_rings(call, leg, fact.at)
+        if leg.party.outside:
+            return self._announce(call, fact.at)  # the number an agent calls
+        return []  # a queue or IVR hop: the people behind it ring on legs of their own
+
+    def _announce(self, call: _Call, at: float) -> list[Event]:
+        if call.announced:
+            return []
         call.announced = True
-        return [CallRinging(call=self._info(call), at=fact.at)]
+        return [CallRinging(call=self._info(call), at=at)]
+
+    def _agent_rings(self, call: _Call, leg: _Leg, at: float) -> list[Event]:
+        """One CallRinging per newly rung agent (ring-all rings several)."""
+        agent = leg.party.agent
+        assert agent is not None
+        out: list[Event] = []
+        redirected = call.answered_at is not None and not call.transfer_pending
+        if redirected and not self._agent_alive(call):
+            # A Redirect moves the caller without any transfer event: a new agent rings.
+            call.transfer_pending, call.state = True, CallState.TRANSFERRED
+            out.append(CallTransferred(call=self._info(call), at=at, mode="redirect",
+                                       target=leg.party.number))
+        if agent in call.ringing or (agent == call.agent and not call.transfer_pending):
+            return out
+        call.ringing.append(agent)
+        call.announced = True
+        return [*out, CallRinging(call=self._info(call), at=at)]
 
     def _answered(self, call: _Call, fact: LegAnswered) -> list[Event]:
         leg = call.legs.get(fact.leg)
