@@ -81,6 +81,7 @@ class Behaviour:
 @dataclass
 class Connection:
     received: list[Message] = field(default_factory=list)
+    opened_at: float = 0.0  # loop time of the accept
     cursor: int = 0
     ids: dict[bytes, bytes] = field(default_factory=dict)  # recorded ActionID -> the link's
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,7 +120,7 @@ class ReplayServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         index = len(self.connections)
-        conn = Connection()
+        conn = Connection(opened_at=asyncio.get_running_loop().time())
         self.connections.append(conn)
         self._writers.append(writer)
         script = self.scripts[min(index, len(self.scripts) - 1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -200,6 +201,20 @@ async def test_on_connect_resyncs_with_lists_before_the_link_is_online() -> None
         assert await link.wait_online(5)
     assert seen == {"CoreShowChannels": 12, "Status": 12, "QueueStatus": 5, "BridgeList": 3}
     assert not [m for m in recorder.messages if m.action_id.startswith("centralita-")]
+
+
+async def test_refused_logins_are_retried_after_growing_jittered_delays() -> None:
+    recorder = Recorder()
+    backoff = {"backoff_initial": 0.05, "backoff_max": 0.4, "secret": "wrong-secret"}
+    async with linked("actions_misc_badlogin", None, recorder, **backoff) as (server, _link):
+        await server.wait_for(lambda: len(server.connections) >= 4)
+    rng = random.Random(7)  # the link's own generator, same seed
+    planned = [backoff_delay(attempt, 0.05, 0.4, rng) for attempt in (1, 2, 3)]
+    opened = [c.opened_at for c in server.connections[:4]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(opened)]
+    assert all(gap >= delay - 0.005 for gap, delay in zip(gaps, planned, strict=True)), (
+        gaps, planned,
+    )
 
 
 async def test_server_closing_after_login_is_retried_with_backoff() -> None:
