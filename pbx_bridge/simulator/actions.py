@@ -240,7 +240,71 @@ async def _originate(sim: Simulator, session: Session, request: Message) -> None
         session.respond(request, "Error", Message="Originate failed")
 
 
+VERSION = "Asterisk 22.10.1 built by root @ vm on a x86_64 running Linux on 2026-11-24 18:49:06 UTC"
+
+
+def _command_output(sim: Simulator, command: str) -> list[str]:
+    words = command.split()
+    if words[:3] == ["core", "show", "version"]:
+        return [VERSION]
+    if words[:3] == ["core", "show", "channels"]:
+        lines = [f"{'Channel':<64} {'Location':<32} {'State':<7} {'Application(Data)':<30}"]
+        for chan in sim.live_channels():
+            where = f"{chan.exten}@{chan.context}:{chan.priority}"
+            app = f"{chan.application}({chan.app_data})"
+            lines.append(f"{chan.name:<64} {where:<32} {chan.state:<7} {app:<30}")
+        calls = len({c.linkedid for c in sim.live_channels()})
+        count = len(sim.live_channels())
+        lines += [f"{count} active channels", f"{calls} active calls"]
+        return [*lines, f"{sim.pbx.calls_processed} calls processed"]
+    return [
+        f"No such command '{command}' (type 'core show help {command}' for other possible commands)"
+    ]
+
+
+async def _command(sim: Simulator, session: Session, request: Message) -> None:
+    """CLI commands over AMI: one `Output:` header per line, as Asterisk 22 sends."""
+    headers = [("Response", "Success"), ("ActionID", request.action_id)]
+    headers.append(("Message", "Command output follows"))
+    headers += [("Output", line) for line in _command_output(sim, request.get("Command"))]
+    session.send(Message(headers))
+
+
+async def _core_settings(sim: Simulator, session: Session, request: Message) -> None:
+    session.respond(
+        request,
+        AMIversion="11.0.0",
+        AsteriskVersion="22.10.1",
+        SystemName="",
+        CoreMaxCalls="0",
+        CoreMaxLoadAvg="0.000000",
+        CoreRunUser="",
+        CoreRunGroup="",
+        CoreMaxFilehandles="0",
+        CoreRealTimeEnabled="No",
+        CoreCDRenabled="Yes",
+        CoreHTTPenabled="No",
+        SoundsSearchCustomDir="No",
+    )
+
+
+async def _core_status(sim: Simulator, session: Session, request: Message) -> None:
+    started = datetime.fromtimestamp(sim.pbx.started, UTC)
+    session.respond(
+        request,
+        CoreStartupDate=started.strftime("%Y-%m-%d"),
+        CoreStartupTime=started.strftime("%H:%M:%S"),
+        CoreReloadDate=started.strftime("%Y-%m-%d"),
+        CoreReloadTime=started.strftime("%H:%M:%S"),
+        CoreCurrentCalls=str(len({c.linkedid for c in sim.live_channels()})),
+        CoreProcessedCalls=str(sim.pbx.calls_processed),
+    )
+
+
 HANDLERS: dict[str, Handler] = {
+    "command": _command,
+    "coresettings": _core_settings,
+    "corestatus": _core_status,
     "ping": _ping,
     "events": _events,
     "logoff": _logoff,

@@ -117,6 +117,14 @@ class Pbx:
         self._epoch = int(self.started)
         self._uid_seq = itertools.count()
         self._local_seq = itertools.count()
+        self.calls_processed = 0
+        # Device states Asterisk had cached at boot (DeviceStateList lists the cache).
+        self.devices: dict[str, str] = {
+            "Queue:ventas": "NOT_INUSE",
+            "Queue:ventas_pause_Local/2002@queue-agents/n": "NOT_INUSE",
+            "Queue:ventas_avail": "NOT_INUSE",
+            "Queue:ventas_pause_Local/2001@queue-agents/n": "NOT_INUSE",
+        }
 
     async def sleep(self, seconds: float) -> None:
         """Every dialplan delay goes through here so `speed` scales them all."""
@@ -136,6 +144,8 @@ class Pbx:
         one_uid = f"{self._epoch}.{next(self._uid_seq)}"
         two_uid = f"{self._epoch}.{next(self._uid_seq)}"
         link = linkedid or one_uid
+        if linkedid is None:
+            self.calls_processed += 1
         one = Channel(f"{base};1", one_uid, link, context, exten, state=0)
         two = Channel(f"{base};2", two_uid, link, context, exten, state=4)
         one.partner, two.partner = two, one
@@ -258,6 +268,7 @@ class Pbx:
     # -- devices ------------------------------------------------------------------
 
     def device_state(self, device: str, state: str) -> None:
+        self.devices[device] = state
         self.event("DeviceStateChange", "call,all", [("Device", device), ("State", state)])
 
     def extension_status(self, exten: str, status: int) -> None:

@@ -30,6 +30,7 @@ class Phone:
     ringing_tone: bool = True
     talk: float | None = None  # the far end hangs up after this long; None: stays up
     hold_music: float = 0.0  # MusicOnHold(default, n) right after answering
+    busy_shown_late: bool = False  # pstn-out 998: Newstate Busy only after DialEnd
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ AGENT_CONTEXTS = {
     "agent-noanswer": Phone(ring=None),
     "agent-busy": Phone(busy=True, ringing_tone=False),
     "agent-hold": Phone(hold_music=3.0),
-    "agent-speak": Phone(ring=0.0, ringing_tone=False),
+    "agent-speak": Phone(),
     "supervisor-phone": Phone(ring=0.0, ringing_tone=False),
 }
 
@@ -81,6 +82,7 @@ KNOWN_CONTEXTS = {
     "queue-agents",
     "outbound",
     "caller-script",
+    "caller-speech",
     "dialer-connect",
     *AGENT_CONTEXTS,
 }
@@ -121,7 +123,7 @@ class Dialplan:
         if exten == "999":
             return Phone(congestion=True, ringing_tone=False)
         if exten == "998":
-            return Phone(busy=True, ringing_tone=False)
+            return Phone(busy=True, ringing_tone=False, busy_shown_late=True)
         return DIALER_CUSTOMERS.get(exten, Phone(talk=5.0))
 
     def start_far_end(self, leg: Leg) -> None:
@@ -138,7 +140,7 @@ class Dialplan:
         pbx = self.pbx
         if phone.busy or phone.congestion:
             status = BUSY if phone.busy else CONGESTION
-            flows.refuse(pbx, leg, status, late=leg.caller is None and phone.busy)
+            flows.refuse(pbx, leg, status, late=leg.caller is None and phone.busy_shown_late)
             return
         if phone.ringing_tone:
             flows.ringing(pbx, leg)
@@ -211,6 +213,9 @@ class Dialplan:
             await self._hang_up_after(one, float(data or 0))
         elif context == "caller-script" and exten == "dtmf":
             await self._send_dtmf(one, "1234#", 250)
+        elif context == "caller-speech":
+            # Plays its sentence between silences, then hangs up (~12.4 s after answer).
+            await self._hang_up_after(one, 12.4)
         elif context == "caller-script":
             await self._hang_up_after(one, float(request.get("TALK", "3")))
         elif context == "outbound":

@@ -189,14 +189,8 @@ async def extension_state_list(sim: Simulator, session: Session, request: Messag
 async def device_state_list(sim: Simulator, session: Session, request: Message) -> None:
     aid = [("ActionID", request.action_id)]
     items: Items = []
-    for queue in sim.queues.queues.values():
-        items.append(
-            ("DeviceStateChange", [*aid, ("Device", f"Queue:{queue.name}"), ("State", "NOT_INUSE")])
-        )
-        for member in queue.members:
-            state = "INUSE" if member.paused else "NOT_INUSE"
-            device = f"Queue:{queue.name}_pause_{member.interface}"
-            items.append(("DeviceStateChange", [*aid, ("Device", device), ("State", state)]))
+    for device, state in sim.pbx.devices.items():
+        items.append(("DeviceStateChange", [*aid, ("Device", device), ("State", state)]))
     _send_list(
         session, request, "Device State Changes will follow", items, "DeviceStateListComplete"
     )

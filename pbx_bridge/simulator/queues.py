@@ -101,6 +101,10 @@ class Queues:
         self.dialplan = dialplan
         self.queues = default_queues()
 
+    def waiting(self) -> int:
+        """How many callers wait in any queue (none once every call is connected)."""
+        return sum(len(queue.callers) for queue in self.queues.values())
+
     def member_event(self, name: str, queue: Queue, member: Member) -> None:
         self.pbx.event(
             name,
@@ -129,7 +133,8 @@ class Queues:
             ],
         )
         pbx.event("MusicOnHoldStart", "call,all", [*caller.fields(), ("Class", "default")])
-        caller.before_end.append(lambda: self._abandon(queue, caller, joined))
+        original = len(queue.callers)
+        caller.before_end.append(lambda: self._abandon(queue, caller, joined, original))
         while not caller.gone:
             free = queue.free_members() if queue.callers and queue.callers[0] is caller else []
             if not free:
@@ -157,6 +162,7 @@ class Queues:
     ) -> bool:
         pbx = self.pbx
         legs: dict[Leg, Member] = {}
+        ring_started = time.monotonic()
         for member in members:
             called = self._agent_called(queue, caller, member)
             leg = flows.new_leg(
@@ -193,7 +199,8 @@ class Queues:
                 flows.end_leg(pbx, leg, CANCEL, 0)
             await pbx.sleep(1.0)
             return False
-        self._connect(queue, caller, legs, winner, joined)
+        ring_time = round((time.monotonic() - ring_started) * pbx.speed)
+        self._connect(queue, caller, legs, winner, (joined, ring_time))
         return True
 
     def _agent_called(self, queue: Queue, caller: Channel, member: Member) -> Any:
@@ -232,8 +239,15 @@ class Queues:
             gone.cancel()
 
     def _connect(
-        self, queue: Queue, caller: Channel, legs: dict[Leg, Member], winner: Leg, joined: float
+        self,
+        queue: Queue,
+        caller: Channel,
+        legs: dict[Leg, Member],
+        winner: Leg,
+        times: tuple[float, int],
     ) -> None:
+        """A member answered: cancel the others, leave the queue, bridge, and on the
+        first BridgeLeave report AgentComplete (it precedes the bridge events)."""
         pbx = self.pbx
         member = legs[winner]
         caller.before_end.clear()
@@ -242,13 +256,11 @@ class Queues:
             other.ringing = False
             if leg is not winner:
                 flows.end_leg(pbx, leg, CANCEL, 26, twice=True)
+                self._touch(queue, other)
         if winner in caller.dialing:
             caller.dialing.remove(winner)
-        hold = str(
-            round(time.monotonic() - joined)
-            if pbx.speed == 1
-            else round((time.monotonic() - joined) * pbx.speed)
-        )
+        joined, ring_time = times
+        hold = str(round((time.monotonic() - joined) * pbx.speed))
         pbx.event("MusicOnHoldStop", "call,all", caller.fields())
         queue.callers.remove(caller)
         pbx.event(
@@ -262,7 +274,6 @@ class Queues:
             ],
         )
         member.current = winner.one
-        self._touch(queue, member)
         agent = [
             *caller.fields(),
             *winner.one.fields("Dest"),
@@ -271,7 +282,7 @@ class Queues:
             ("MemberName", member.name),
             ("HoldTime", hold),
         ]
-        pbx.event("AgentConnect", "agent,all", [*agent, ("RingTime", hold)])
+        pbx.event("AgentConnect", "agent,all", [*agent, ("RingTime", str(ring_time))])
         bridge = pbx.bridge_create()
         pbx.bridge_enter(bridge, winner.one)
         pbx.bridge_enter(bridge, caller)
@@ -293,7 +304,7 @@ class Queues:
         await asyncio.sleep(0)
         self._touch(queue, member)
 
-    def _abandon(self, queue: Queue, caller: Channel, joined: float) -> None:
+    def _abandon(self, queue: Queue, caller: Channel, joined: float, original: int) -> None:
         pbx = self.pbx
         pbx.event("MusicOnHoldStop", "call,all", caller.fields())
         for leg in list(caller.dialing):
@@ -311,7 +322,7 @@ class Queues:
                 *caller.fields(),
                 ("Queue", queue.name),
                 ("Position", str(position)),
-                ("OriginalPosition", str(position)),
+                ("OriginalPosition", str(original)),
                 ("HoldTime", held),
             ],
         )

@@ -9,31 +9,38 @@ from panoramisk import Manager
 
 from pbx_bridge.asterisk.protocol import Message, Parser, encode
 from pbx_bridge.simulator import Simulator
-from tests.pbx_bridge.simulator.replay import replay, roles, trace_messages
+from tests.pbx_bridge.simulator.replay import (
+    FIXTURES,
+    replay,
+    replay_reconnect,
+    roles,
+    trace_messages,
+)
 
-SCENARIOS = [
-    "inbound_answered",
-    "inbound_missed",
-    "inbound_busy",
-    "hold_moh",
-    "click_to_call",
-    "originate_failed",
-    "queue_answered",
-    "queue_abandon",
-    "blind_transfer",
-    "redirect_transfer",
-    "attended_transfer",
-    "dtmf",
-    "hangup_action",
-    "recording",
-    "supervisor_spy",
-]
+SCENARIOS = sorted(
+    path.name.removesuffix(".actions.txt")
+    for path in FIXTURES.glob("*.actions.txt")
+    if not path.name.startswith("reconnect_resync")
+)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 async def test_scenario_matches_the_real_trace_per_channel_role(scenario: str) -> None:
     received = await replay(scenario)
     assert roles(received) == roles(trace_messages(scenario))
+
+
+def test_every_trace_is_covered() -> None:
+    assert len(SCENARIOS) == 20
+
+
+async def test_reconnect_lists_and_late_hangups_match_the_real_traces() -> None:
+    """3 calls up, the first socket cut; a new one lists them and sees them end."""
+    first, second = await replay_reconnect()
+    before = trace_messages("reconnect_resync_before")
+    after = trace_messages("reconnect_resync_after")
+    assert roles(first) == roles(before)
+    assert roles(second, known=first) == roles(after, known=before)
 
 
 class Client:
