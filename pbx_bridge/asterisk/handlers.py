@@ -233,6 +233,14 @@ def attended_transfer(t: CallTracker, m: Message, now: float) -> list[Event]:
     return out + t.apply(Transferred(call_id=call_id, at=now, mode="attended", target=target))
 
 
+def pickup(t: CallTracker, m: Message, now: float) -> list[Event]:
+    """Another phone picks up a ringing one (its own Linkedid): it answers the caller's call."""
+    picker, target = t.chan(m), t.chan(m, "Target")
+    if picker is None or target is None or picker.call_id == target.call_id:
+        return []
+    return t.move_leg(picker.call_id, picker.leg, target.call_id, now)
+
+
 def mixmonitor(t: CallTracker, m: Message, now: float) -> list[Event]:
     chan = t.chan(m)
     if chan is None:
@@ -304,6 +312,7 @@ HANDLERS: dict[str, Handler] = {
     "MusicOnHoldStop": hold,
     "BlindTransfer": blind_transfer,
     "AttendedTransfer": attended_transfer,
+    "Pickup": pickup,
     "MixMonitorStart": mixmonitor,
     "MixMonitorStop": mixmonitor,
     "VarSet": var_set,

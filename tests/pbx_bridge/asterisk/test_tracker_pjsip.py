@@ -34,12 +34,12 @@ class Pbx:
         return self.ev("Newchannel", name)
 
     def ev(self, event: str, name: str | None = None, dest: str | None = None,
-           **extra: str) -> Message:
+           prefix: str = "Dest", **extra: str) -> Message:
         headers = [("Event", event)]
         if name is not None:
             headers += list(self.chans[name].items())
         if dest is not None:
-            headers += [("Dest" + k, v) for k, v in self.chans[dest].items()]
+            headers += [(prefix + k, v) for k, v in self.chans[dest].items()]
         return Message(headers + list(extra.items()))
 
     def state(self, name: str, state: int) -> Message:
@@ -254,4 +254,24 @@ def test_known_agents_tell_a_queue_hop_from_a_person() -> None:
         ("call.ringing", 0.2, "in", "34911111111", "912000001", None, ("2001",), None),
         ("call.answered", 5.0, "in", "34911111111", "912000001", "2001", (), None),
         ("call.ended", 20.0, "in", "34911111111", "912000001", "2001", (), "answered"),
+    ]
+
+
+def test_call_pickup_by_another_phone_answers_the_call() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    picker = "PJSIP/1003-0000000c"
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001")),
+              (0.0, pbx.new(PHONE, TRUNK, 0, "<unknown>", "s")),
+              (0.0, pbx.ev("DialBegin", TRUNK, PHONE, DialString="1001")),
+              (2.0, pbx.new(picker, None, 4, "1003", "*8")),
+              (2.5, pbx.ev("Pickup", picker, PHONE, prefix="Target")),
+              (2.5, pbx.ev("DialEnd", TRUNK, PHONE, DialStatus="CANCEL")),
+              (2.5, pbx.ev("Hangup", PHONE, Cause="26")),
+              (2.5, pbx.ev("BridgeEnter", picker, BridgeUniqueid="b1")),
+              (2.5, pbx.ev("BridgeEnter", TRUNK, BridgeUniqueid="b1"))]
+    stream += hangup_all(pbx, 9.0, TRUNK, picker)
+    assert rows(run(tracker, stream)) == [
+        ("call.ringing", 0.0, "in", "34911111111", "912000001", None, ("1001",), None),
+        ("call.answered", 2.5, "in", "34911111111", "912000001", "1003", (), None),
+        ("call.ended", 9.0, "in", "34911111111", "912000001", "1003", (), "answered"),
     ]
