@@ -94,8 +94,11 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> list[Any] | None:
-    """The sort key a `next` token carries; a tampered token is a 422 on `cursor`."""
+def decode_cursor(cursor: str | None, *shape: type) -> list[Any] | None:
+    """The sort key a `next` token carries, checked against `shape` (e.g. `str, int`).
+
+    A tampered or foreign token is a 422 on `cursor`, never a 500.
+    """
     if not cursor:
         return None
     try:
@@ -103,7 +106,9 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailed(_BAD_CURSOR, field="cursor") from exc
-    if not isinstance(key, list):
+    if not isinstance(key, list) or len(key) != len(shape) or not all(
+        type(value) is kind for value, kind in zip(key, shape, strict=True)
+    ):
         raise ValidationFailed(_BAD_CURSOR, field="cursor")
     return key
 

@@ -176,13 +176,13 @@ async def _link(session: AsyncSession, call: Call, info: CallInfo) -> None:
             call.contact_id, call.lead_id = owner.contact_id, owner.lead_id
 
 
-def _since(value: datetime | str | None) -> datetime | None:
+def _since(value: datetime | str | None, field: str = "since") -> datetime | None:
     if value is None or isinstance(value, datetime):
         return _aware(value)
     try:
         return _aware(datetime.fromisoformat(value))
     except ValueError as exc:
-        raise ValidationFailed("since is an ISO 8601 time", field="since") from exc
+        raise ValidationFailed(f"{field} is not an ISO 8601 time", field=field) from exc
 
 
 def _filters(region: str, *, direction: str | None, status: str | None, agent: str | None,
@@ -222,11 +222,11 @@ async def list_calls(
     size = access.page_limit(limit)
     query = select(Call).where(call_visible(viewer), *_filters(
         region, direction=direction, status=status, agent=agent, since=since, q=q))
-    after = access.decode_cursor(cursor)
+    after = access.decode_cursor(cursor, str, int)
     if after is not None:
-        moment = _since(str(after[0]))
+        moment = _since(after[0], field="cursor")
         query = query.where(or_(Call.started_at < moment,
-                                and_(Call.started_at == moment, Call.id < int(after[1]))))
+                                and_(Call.started_at == moment, Call.id < after[1])))
     query = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(size + 1)
     async with db.session() as session:
         found = list(await session.scalars(query))

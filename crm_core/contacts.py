@@ -367,7 +367,7 @@ async def list_contacts(
         ))
     if q and q.strip():
         query = query.where(search_condition(q, region))
-    after = access.decode_cursor(cursor)
+    after = access.decode_cursor(cursor, int)
     if after is not None:
         query = query.where(Contact.id < int(after[0]))
     async with db.session() as session:

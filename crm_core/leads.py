@@ -135,7 +135,7 @@ async def list_leads(
     elif status:
         raise ValidationFailed("status is unhandled, mine, handled or converted", field="status")
     size = access.page_limit(limit)
-    after = access.decode_cursor(cursor)
+    after = access.decode_cursor(cursor, int)
     if after is not None:
         query = query.where(Lead.id < int(after[0]))
     async with db.session() as session:

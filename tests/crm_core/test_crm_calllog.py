@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_core import callers, calllog, contacts, leads, notes, timeline
+from crm_core.access import encode_cursor
 from crm_core.calllog import CallLog
 from crm_core.db import Database
 from crm_core.models import Call, Lead, User
@@ -171,6 +172,10 @@ async def test_agents_see_their_calls_and_their_contacts_calls_only(db: Database
     assert rest["next"] is None
     with pytest.raises(ValidationFailed):
         await calllog.list_calls(db, ADMIN, region=REGION, status="exploded")
+    for foreign in (encode_cursor([3]), encode_cursor(["yesterday", 3])):
+        with pytest.raises(ValidationFailed) as caught:
+            await calllog.list_calls(db, ADMIN, region=REGION, cursor=foreign)
+        assert caught.value.field == "cursor"
     with pytest.raises(NotFound):
         await calllog.get_call(db, ANA, "c2")
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from crm_core import contacts, timeline
+from crm_core.access import encode_cursor
 from crm_core.db import Database
 from crm_core.models import User
 from kernel.errors import Forbidden, NotFound, ValidationFailed
@@ -186,6 +187,7 @@ async def test_cursor_pages_cover_everything_once_newest_first(db: Database) -> 
         if cursor is None:
             break
     assert seen == [f"C{n}" for n in reversed(range(7))]
-    with pytest.raises(ValidationFailed) as caught:
-        await contacts.list_contacts(db, ANA, region=REGION, cursor="!!not-ours")
-    assert caught.value.field == "cursor"
+    for foreign in ("!!not-ours", encode_cursor(["7"]), encode_cursor([1, 2]), "e30"):
+        with pytest.raises(ValidationFailed) as caught:
+            await contacts.list_contacts(db, ANA, region=REGION, cursor=foreign)
+        assert caught.value.field == "cursor", foreign
