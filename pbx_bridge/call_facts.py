@@ -111,3 +111,11 @@ class DtmfReceived(Fact):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallGone(Fact):
     """The PBX no longer has any channel of this call (found on a resync)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VariableSet(Fact):
+    """A call variable the product cares about (a campaign, a list entry)."""
+
+    name: str
+    value: str

@@ -53,12 +53,13 @@ from pbx_bridge.call_facts import (
     QueueJoined,
     RecordingChanged,
     Transferred,
+    VariableSet,
 )
 
 __all__ = [
     "CAUSE_BUSY", "CAUSE_NO_ANSWER", "FAILURE_CAUSES", "CallGone", "CallMachine", "CallPlaced",
     "DtmfReceived", "Fact", "HoldChanged", "LegAdded", "LegAnswered", "LegHungUp", "LegRinging",
-    "Party", "QueueAbandoned", "QueueJoined", "RecordingChanged", "Transferred",
+    "Party", "QueueAbandoned", "QueueJoined", "RecordingChanged", "Transferred", "VariableSet",
 ]
 
 
@@ -92,6 +93,7 @@ class _Call:
     recording_active: bool = False
     transfer_pending: bool = False
     transferred_to: Party | None = None
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 class CallMachine:
@@ -115,6 +117,7 @@ class CallMachine:
             RecordingChanged: self._recording,
             DtmfReceived: self._dtmf,
             CallGone: self._gone,
+            VariableSet: self._variable,
         }
 
     def apply(self, fact: Fact) -> list[Event]:
@@ -317,6 +320,10 @@ class CallMachine:
     def _dtmf(self, call: _Call, fact: DtmfReceived) -> list[Event]:
         return [CallDtmf(call=self._info(call), at=fact.at, digit=fact.digit)]
 
+    def _variable(self, call: _Call, fact: VariableSet) -> list[Event]:
+        call.variables[fact.name] = fact.value  # carried by the next snapshots, no event
+        return []
+
     def _gone(self, call: _Call, fact: CallGone) -> list[Event]:
         for leg in call.legs.values():
             leg.gone, leg.ringing = True, False
@@ -384,7 +391,7 @@ class CallMachine:
             call_id=call.call_id, direction=direction, caller=caller, callee=callee,
             state=call.state, agent=call.agent, started_at=call.started_at,
             answered_at=call.answered_at, ringing=tuple(call.ringing), queue=call.queue,
-            recording=call.recording, pbx=call.pbx,
+            recording=call.recording, pbx=call.pbx, variables=tuple(sorted(call.variables.items())),
         )
 
     def _parties(self, call: _Call) -> tuple[Direction, str, str]:

@@ -17,7 +17,8 @@ from fnmatch import fnmatchcase
 
 from pbx_bridge.calls import CAUSE_BUSY, CAUSE_NO_ANSWER, FAILURE_CAUSES, Party
 
-_SEQ_SUFFIX = re.compile(r"-[0-9a-fA-F]{8}(;[12])?$")
+_LOCAL_SUFFIX = re.compile(r"-[0-9a-fA-F]{8}(;[12])?$")
+_SEQ_SUFFIX = re.compile(r"-[0-9a-fA-F]+$")  # PJSIP/1001-0000000a, IAX2/1001-3456
 _DIGITS = re.compile(r"\+?\d{2,}")
 _UNKNOWN = frozenset({"", "<unknown>", "unknown", "anonymous"})
 
@@ -45,7 +46,7 @@ def endpoint(name: str) -> str:
     _, slash, rest = name.partition("/")
     if not slash:
         return name
-    rest = _SEQ_SUFFIX.sub("", rest)
+    rest = (_LOCAL_SUFFIX if name.startswith("Local/") else _SEQ_SUFFIX).sub("", rest)
     sep = "@" if name.startswith("Local/") else "/"  # PJSIP/trunk/sip:... -> trunk
     return rest.partition(sep)[0]
 

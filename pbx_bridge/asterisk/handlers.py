@@ -31,6 +31,7 @@ from pbx_bridge.calls import (
     QueueJoined,
     RecordingChanged,
     Transferred,
+    VariableSet,
 )
 
 if TYPE_CHECKING:
@@ -251,13 +252,17 @@ def mixmonitor(t: CallTracker, m: Message, now: float) -> list[Event]:
 
 
 def var_set(t: CallTracker, m: Message, now: float) -> list[Event]:
-    """Only MixMonitor's file name matters; it is the one place Asterisk says it."""
-    if m.get("Variable") != "MIXMONITOR_FILENAME":
+    """MixMonitor's file name (the one place Asterisk says it) and the variables asked for."""
+    name = m.get("Variable")
+    if name != "MIXMONITOR_FILENAME" and name not in t.variables:
         return []
     chan = t.chan(m)
-    if chan is not None:
+    if chan is None:
+        return []
+    if name == "MIXMONITOR_FILENAME":
         t.calls[chan.call_id].recording = m.get("Value") or None
-    return []
+        return []
+    return t.apply(VariableSet(call_id=chan.call_id, at=now, name=name, value=m.get("Value")))
 
 
 def dtmf_end(t: CallTracker, m: Message, now: float) -> list[Event]:

@@ -59,8 +59,11 @@ class CallTracker:
 
     def __init__(self, is_trunk: Callable[[str], bool] | None = None,
                  agents: Iterable[str] | None = None, trunk_patterns: Iterable[str] = (),
-                 pbx: str = "asterisk") -> None:
+                 variables: Iterable[str] = (), pbx: str = "asterisk") -> None:
+        """`variables`: channel variables to carry in `CallInfo.variables` (an Originate's
+        CAMPAIGN=..., say); every other VarSet is dropped."""
         self.rules = PartyRules(is_trunk, trunk_patterns, agents)
+        self.variables = frozenset(variables)
         self.machine = CallMachine(pbx)
         self.chans: dict[str, Chan] = {}
         self.calls: dict[str, CallView] = {}

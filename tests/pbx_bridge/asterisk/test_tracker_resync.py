@@ -192,3 +192,12 @@ def test_dialer_run_twice_delivered_and_cut_mid_way() -> None:
         "1795547615.12": ("missed", None), "1795547615.10": ("abandoned", None),
         "1795547615.8": ("answered", "2001"), "1795547616.18": ("missed", None),
     }
+
+
+def test_dialer_calls_carry_the_originate_variables_asked_for() -> None:
+    tracker = CallTracker(variables=["CAMPAIGN", "ENTRY"])
+    events = [e for now, m in load("dialer_outbound") for e in tracker.feed(m, now)]
+    ended = {e.call.callee: e.call.variables for e in events if isinstance(e, CallEnded)}
+    assert ended == {
+        f"3491700000{n}": (("CAMPAIGN", "c1"), ("ENTRY", str(n))) for n in range(1, 7)
+    }
