@@ -242,6 +242,22 @@ def pickup(t: CallTracker, m: Message, now: float) -> list[Event]:
     return t.move_leg(picker.call_id, picker.leg, target.call_id, now)
 
 
+def parked_call(t: CallTracker, m: Message, now: float) -> list[Event]:
+    """Parking hands the caller on like a transfer: whoever retrieves it is the next agent."""
+    call_id = m.get("ParkeeLinkedid")
+    if call_id not in t.calls:
+        return []
+    space = Party.service(m.get("ParkingSpace") or m.get("Parkinglot"))
+    return t.apply(Transferred(call_id=call_id, at=now, mode="park", target=space))
+
+
+def unparked_call(t: CallTracker, m: Message, now: float) -> list[Event]:
+    retriever, parkee = t.chan(m, "Retriever"), t.chan(m, "Parkee")
+    if retriever is None or parkee is None or retriever.call_id == parkee.call_id:
+        return []
+    return t.move_leg(retriever.call_id, retriever.leg, parkee.call_id, now)
+
+
 def mixmonitor(t: CallTracker, m: Message, now: float) -> list[Event]:
     chan = t.chan(m)
     if chan is None:
@@ -318,6 +334,8 @@ HANDLERS: dict[str, Handler] = {
     "BlindTransfer": blind_transfer,
     "AttendedTransfer": attended_transfer,
     "Pickup": pickup,
+    "ParkedCall": parked_call,
+    "UnParkedCall": unparked_call,
     "MixMonitorStart": mixmonitor,
     "MixMonitorStop": mixmonitor,
     "VarSet": var_set,

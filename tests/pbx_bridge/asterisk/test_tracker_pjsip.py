@@ -42,6 +42,9 @@ class Pbx:
             headers += [(prefix + k, v) for k, v in self.chans[dest].items()]
         return Message(headers + list(extra.items()))
 
+    def fields(self, prefix: str, name: str) -> list[tuple[str, str]]:
+        return [(prefix + k, v) for k, v in self.chans[name].items()]
+
     def state(self, name: str, state: int) -> Message:
         self.chans[name]["ChannelState"] = str(state)
         return self.ev("Newstate", name)
@@ -274,4 +277,24 @@ def test_call_pickup_by_another_phone_answers_the_call() -> None:
         ("call.ringing", 0.0, "in", "34911111111", "912000001", None, ("1001",), None),
         ("call.answered", 2.5, "in", "34911111111", "912000001", "1003", (), None),
         ("call.ended", 9.0, "in", "34911111111", "912000001", "1003", (), "answered"),
+    ]
+
+
+def test_parked_call_retrieved_by_another_phone() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    retriever = "PJSIP/1003-0000000d"
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001"))]
+    stream += answered_call(pbx, TRUNK, PHONE, "1001")
+    stream += [(5.0, pbx.ev("ParkedCall", None, TRUNK, prefix="Parkee", ParkingSpace="701")),
+               (5.0, pbx.ev("Hangup", PHONE, Cause="16")),
+               (8.0, pbx.new(retriever, None, 4, "1003", "701")),
+               (8.5, Message([("Event", "UnParkedCall"), *pbx.fields("Parkee", TRUNK),
+                              *pbx.fields("Retriever", retriever)]))]
+    stream += hangup_all(pbx, 20.0, TRUNK, retriever)
+    assert rows(run(tracker, stream)) == [
+        ("call.ringing", 0.0, "in", "34911111111", "912000001", None, ("1001",), None),
+        ("call.answered", 3.0, "in", "34911111111", "912000001", "1001", (), None),
+        ("call.transferred", 5.0, "in", "34911111111", "912000001", "1001", (), None),
+        ("call.answered", 8.5, "in", "34911111111", "912000001", "1003", (), None),
+        ("call.ended", 20.0, "in", "34911111111", "912000001", "1003", (), "answered"),
     ]
