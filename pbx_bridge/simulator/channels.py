@@ -118,6 +118,8 @@ class Pbx:
         self._uid_seq = itertools.count()
         self._local_seq = itertools.count()
         self.calls_processed = 0
+        self.hints = {"Local/1001@agent-answer": "1001", "Local/1002@agent-answer": "1002"}
+        self._device_use: dict[str, int] = {}
         # Device states Asterisk had cached at boot (DeviceStateList lists the cache).
         self.devices: dict[str, str] = {
             "Queue:ventas": "NOT_INUSE",
@@ -152,7 +154,23 @@ class Pbx:
         for chan in (one, two):
             self.channels[chan.name] = chan
             self.event("Newchannel", "call,all", chan.fields())
+        self._use_device(one.device, 2)
         return one, two
+
+    def _use_device(self, device: str, delta: int) -> None:
+        """Device and hint state follow whether any channel of a device is up.
+
+        Asterisk repeats DeviceStateChange for every channel change; only the
+        transitions are sent here, and ExtensionStatus for the 1001/1002 hints.
+        """
+        before = self._device_use.get(device, 0)
+        after = max(0, before + delta)
+        self._device_use[device] = after
+        if (before == 0) == (after == 0):
+            return
+        self.device_state(device, "INUSE" if after else "NOT_INUSE")
+        if device in self.hints:
+            self.extension_status(self.hints[device], 1 if after else 0)
 
     def caller_id(self, chan: Channel, num: str, name: str) -> None:
         chan.cid_num, chan.cid_name = num, name
@@ -212,6 +230,7 @@ class Pbx:
             [*chan.fields(), ("Cause", str(cause)), ("Cause-txt", CAUSE_TXT.get(cause, "Unknown"))],
         )
         chan.hungup.set()
+        self._use_device(chan.device, -1)
 
     # -- dialling -----------------------------------------------------------------
 

@@ -113,8 +113,12 @@ class Queues:
         )
 
     def _touch(self, queue: Queue, member: Member) -> None:
-        self.member_event("QueueMemberStatus", queue, member)
+        """A member's device changed: every queue holding that interface reports it."""
         for other in self.queues.values():
+            same = member if other is queue else other.member(member.interface)
+            if same is not None:
+                same.ringing, same.current = member.ringing, member.current
+                self.member_event("QueueMemberStatus", other, same)
             other.changed.set()
 
     async def enter(self, caller: Channel, name: str) -> None:

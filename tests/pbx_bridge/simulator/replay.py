@@ -16,11 +16,9 @@ FIXTURES = Path(__file__).parents[2] / "fixtures" / "ami"
 # QueueMemberStatus is left out: how often Asterisk repeats it per member differs
 # from the simulator's (it is sent on every device-state change).
 NOISE = {
-    "QueueMemberStatus",
     "VarSet",
     "Newexten",
     "DeviceStateChange",
-    "ExtensionStatus",
     "FullyBooted",
     "SuccessfulAuth",
 }
@@ -108,6 +106,8 @@ def bridge_order(messages: list[Message]) -> list[str]:
 
 
 def _owner(message: Message) -> str:
+    if message.event == "ExtensionStatus":
+        return "hint:" + message["Exten"]
     if message.event == "OriginateResponse":
         return "originate:" + message.action_id
     for key in CHANNEL_KEYS:
