@@ -298,3 +298,32 @@ def test_parked_call_retrieved_by_another_phone() -> None:
         ("call.answered", 8.5, "in", "34911111111", "912000001", "1003", (), None),
         ("call.ended", 20.0, "in", "34911111111", "912000001", "1003", (), "answered"),
     ]
+
+
+def test_restart_while_a_queue_call_rings_adopts_it_ringing() -> None:
+    def item(name: str, uid: str, state: int, app: str, data: str, exten: str) -> Message:
+        return Message([("Event", "CoreShowChannel"), ("Channel", name),
+                        ("ChannelState", str(state)), ("CallerIDNum", "34911111111"),
+                        ("Exten", exten), ("Uniqueid", uid), ("Linkedid", "9.1"),
+                        ("Application", app), ("ApplicationData", data),
+                        ("Duration", "00:00:12"), ("BridgeId", "")])
+
+    member = "PJSIP/2001-0000000e"
+    channels = [item(member, "9.2", 5, "AppQueue", "(Outgoing Line)", "s"),
+                item(TRUNK, "9.1", 6, "Queue", "ventas,,,,60", "912000010")]
+    queue = [Message([("Event", "QueueEntry"), ("Queue", "ventas"), ("Position", "1"),
+                      ("Channel", TRUNK), ("Uniqueid", "9.1"), ("Wait", "12")])]
+    tracker = CallTracker()
+    adopted = rows(tracker.resync(channels, [], queue, 100.0))
+    assert adopted == [("call.ringing", 100.0, "in", "34911111111", "912000010", None,
+                        ("2001",), None)]
+    assert [(c.queue, c.started_at) for c in tracker.live_calls()] == [("ventas", 88.0)]
+    dial_end = Message([("Event", "DialEnd"), ("Channel", TRUNK), ("Uniqueid", "9.1"),
+                        ("DestChannel", member), ("DestUniqueid", "9.2"), ("DialStatus", "ANSWER")])
+    hangups = [Message([("Event", "Hangup"), ("Channel", n), ("Uniqueid", u), ("Cause", "16")])
+               for n, u in ((member, "9.2"), (TRUNK, "9.1"))]
+    events = tracker.feed(dial_end, 101.0) + [e for m in hangups for e in tracker.feed(m, 110.0)]
+    assert rows(events) == [
+        ("call.answered", 101.0, "in", "34911111111", "912000010", "2001", (), None),
+        ("call.ended", 110.0, "in", "34911111111", "912000010", "2001", (), "answered"),
+    ]
