@@ -93,7 +93,7 @@ def declared(path: str, handler: Any) -> frozenset[str] | str | None:
 
 async def ask(crm: Crm, method: str, path: str, who: str | None) -> tuple[int, Any]:
     headers = await crm.fresh_bearer(who) if who else {}
-    body = {} if method in ("POST", "PUT", "PATCH") else None
+    body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
     resp = await crm.client.request(
         method, concrete(path), json=body, headers=headers, allow_redirects=False
     )
