@@ -327,3 +327,21 @@ def test_restart_while_a_queue_call_rings_adopts_it_ringing() -> None:
         ("call.answered", 101.0, "in", "34911111111", "912000010", "2001", (), None),
         ("call.ended", 110.0, "in", "34911111111", "912000010", "2001", (), "answered"),
     ]
+
+
+def test_recording_path_told_by_the_port() -> None:
+    """MixMonitor events carry no file name: the port says which file it asked for."""
+    pbx, tracker = Pbx(), CallTracker()
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001"))]
+    stream += answered_call(pbx, TRUNK, PHONE, "1001")
+    run(tracker, stream)
+    tracker.note_recording(pbx.uid(TRUNK), "/var/spool/asterisk/monitor/c1.wav")
+    tracker.note_recording("no-such-call", "/tmp/x.wav")
+    events = run(tracker, [(4.0, pbx.ev("MixMonitorStart", TRUNK)),
+                           (6.0, pbx.ev("MixMonitorStop", TRUNK))])
+    assert [(e.topic, e.call.recording, getattr(e, "path", None)) for e in events
+            if isinstance(e, CallEvent)] == [
+        ("recording.started", "/var/spool/asterisk/monitor/c1.wav", None),
+        ("recording.ready", "/var/spool/asterisk/monitor/c1.wav",
+         "/var/spool/asterisk/monitor/c1.wav"),
+    ]
