@@ -125,7 +125,9 @@ class Parser:
             buf = buf[nl + 1 :]
             self._offset += nl + 1
         crlf = buf.count(b"\r\n")
-        if b"\n\n" not in buf and buf.count(b"\n") == crlf == buf.count(b"\r"):
+        # A read may end between CR and LF: that CR waits for the next feed.
+        lone_cr = buf.count(b"\r") - crlf - buf.endswith(b"\r")
+        if not lone_cr and b"\n\n" not in buf and buf.count(b"\n") == crlf:
             return self._feed_crlf(buf, out)
         return self._feed_any(buf, out)
 
@@ -210,6 +212,10 @@ class Parser:
         if len(raw) > self.max_frame:
             self._error(offset, "frame longer than the limit", raw)
             return
+        pairs = _plain_pairs(raw)
+        if pairs is not None:
+            out.append(Message(pairs))
+            return
         headers: list[tuple[str, str]] = []
         start = 0
         for chunk in raw.split(b"\n"):
@@ -233,3 +239,15 @@ class Parser:
         self.errors.append(FrameError(offset, reason, raw[:80]))
         if len(self.errors) > 1000:
             del self.errors[:500]
+
+
+def _plain_pairs(raw: bytes) -> list[tuple[str, str]] | None:
+    """The headers of a frame of plain `Key: Value` lines (CRLF or LF), else None."""
+    try:
+        text = raw.decode().replace("\r\n", "\n")
+    except UnicodeDecodeError:
+        return None
+    if "\r" in text:
+        return None
+    pairs: list[tuple[str, str]] = _PAIR.findall("\n" + text)
+    return pairs if pairs and len(pairs) == text.count("\n") + 1 else None
