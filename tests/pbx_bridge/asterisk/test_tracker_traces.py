@@ -8,6 +8,7 @@ recording's TCP connect, rounded to 10 ms.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +346,26 @@ def test_channels_the_port_acts_on(name: str, call_id: str, at: float,
 def test_a_list_of_agents_files_the_traces_the_same(name: str) -> None:
     tracker = CallTracker(agents={"1001", "1002", "2001", "2002", "2003"})
     assert [brief(e) for e in replay(name, tracker)] == EXPECTED_EVENTS[name]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_disordered_or_lost_messages_never_end_a_call_twice(seed: int) -> None:
+    """Swapped neighbours, lost messages, a full shuffle: no crash, one CallEnded at most,
+    and a resync showing nothing live leaves nothing behind."""
+    rng = random.Random(seed)
+    for path in sorted(FIXTURES.glob("*.ami")):
+        messages = load(path.name.removesuffix(".ami"))
+        if seed % 3 == 0:
+            rng.shuffle(messages)
+        elif seed % 3 == 1:
+            for i in range(len(messages) - 1):
+                if rng.random() < 0.3:
+                    messages[i], messages[i + 1] = messages[i + 1], messages[i]
+        else:
+            messages = [m for m in messages if rng.random() > 0.1]
+        tracker = CallTracker()
+        events = [e for now, m in messages for e in tracker.feed(m, now)]
+        events += tracker.resync([], [], [], 99.0)
+        ended = [e.call.call_id for e in events if isinstance(e, CallEnded)]
+        assert len(ended) == len(set(ended)), path.name
+        assert (tracker.live_calls(), tracker.chans, tracker.calls) == ([], {}, {}), path.name
