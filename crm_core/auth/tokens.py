@@ -7,7 +7,9 @@ bearer token; sessions also travel in a cookie and carry a CSRF secret.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +54,16 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def csrf_for(session_token: str) -> str:
+    """The CSRF token of a session, derived from it: any tab can ask for it again.
+
+    Knowing it needs the session token, which lives in an HttpOnly cookie that
+    no foreign page can read, so deriving it costs nothing in safety.
+    """
+    digest = hmac.new(session_token.encode(), b"centralita-csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -66,7 +78,7 @@ async def issue_token(db: Database, user_id: int, kind: str, ttl: timedelta) -> 
     if kind not in KINDS:
         raise ValueError(f"unknown token kind {kind!r}")
     token = _PREFIX[kind] + secrets.token_urlsafe(32)
-    csrf = secrets.token_urlsafe(32) if kind == SESSION else None
+    csrf = csrf_for(token) if kind == SESSION else None
     created = now_utc()
     row = AuthToken(
         token_hash=token_hash(token), kind=kind, user_id=user_id,

@@ -14,6 +14,7 @@ from crm_core.auth.tokens import (
     SESSION,
     WIDGET,
     WIDGET_TTL,
+    csrf_for,
     issue_token,
     revoke_token,
 )
@@ -114,6 +115,18 @@ async def logout(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     user = await get_user(database(request.config_dict), request[PRINCIPAL].user_id)
     return web.json_response(user_json(user))
+
+
+@routes.get("/api/auth/csrf")
+@describe("The CSRF token of your session again (e.g. after the page lost it)",
+          response={"type": "object", "required": ["csrf_token"],
+                    "properties": {"csrf_token": {"type": ["string", "null"]}}},
+          tag="auth")
+@require()
+async def csrf_token(request: web.Request) -> web.Response:
+    creds = await credentials(request)
+    token = csrf_for(creds.token) if creds is not None and creds.kind == SESSION else None
+    return web.json_response({"csrf_token": token})
 
 
 @routes.post("/api/auth/widget-token")

@@ -122,6 +122,12 @@ async def test_a_cookie_post_without_the_csrf_header_is_refused(crm: Crm) -> Non
         "/api/auth/widget-token", headers={"X-CSRF-Token": session["csrf_token"]}
     )
     assert resp.status == 201
+    # A page that lost the token asks for it again; the answer is the same token.
+    again = await crm.client.get("/api/auth/csrf")
+    assert await again.json() == {"csrf_token": session["csrf_token"]}
+    assert await (await crm.client.get("/api/auth/csrf", headers=crm.bearer("ana"))).json() == {
+        "csrf_token": None
+    }
     # Reads need no CSRF token; bearer writes are exempt (a page cannot forge a header).
     assert (await crm.client.get("/api/me")).status == 200
     crm.client.session.cookie_jar.clear()
