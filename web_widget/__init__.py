@@ -21,7 +21,7 @@ from web_widget.cors import cors_middleware
 from web_widget.guards import OriginGuard
 from web_widget.hub import HUB_TOPICS, AgentHub
 from web_widget.idempotency import IdempotencyStore
-from web_widget.sockets import ORIGIN_GUARD
+from web_widget.sockets import OPEN_SOCKETS, ORIGIN_GUARD
 
 __all__ = ["HUB", "PBX_PORT", "AgentHub", "setup"]
 
@@ -32,10 +32,12 @@ def setup(app: web.Application, deps: Deps, *, hub: AgentHub | None = None) -> A
     guard = OriginGuard(settings.public_url, settings.allowed_origins)
     app[HUB] = hub
     app[ORIGIN_GUARD] = guard
+    app[OPEN_SOCKETS] = set()
+    app.on_shutdown.append(sockets.close_sockets)
     app[IDEMPOTENCY] = IdempotencyStore()
     app[DIAL_OPTIONS] = {
         "region": settings.default_region,
-        "national": getattr(settings, "dial_national", False),
+        "national": settings.dial_national,
     }
     deps.bus.subscribe("agent-hub", hub.on_event, HUB_TOPICS)
     app.middlewares.append(cors_middleware(guard))

@@ -15,10 +15,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from crm_core import DATABASE
-from crm_core.auth.guard import credentials
 from crm_core.models import User
 from web_widget.calls import HUB
-from web_widget.identity import CALL_ROLES, public, require
+from web_widget.identity import CALL_ROLES, principal_from_request, public, require
 
 routes = web.RouteTableDef()
 STATIC = Path(__file__).with_name("static")
@@ -52,13 +51,11 @@ def render(template: str, **values: str) -> str:
 @public
 async def crm_page(request: web.Request) -> web.StreamResponse:
     """The demo CRM page; anonymous visitors go to `/login` (it checks the session itself)."""
-    creds = await credentials(request)
-    if creds is None:
+    principal = await principal_from_request(request)
+    if principal is None:
         raise web.HTTPFound("/login")
-    principal = creds.principal
     page = render(
         "crm.html",
-        csrf=creds.csrf_secret or "",
         name=principal.name or principal.username,
         username=principal.username,
         role=principal.role,

@@ -26,6 +26,7 @@ from web_widget.identity import Principal, agent_key, principal_from_request, pr
 log = logging.getLogger("centralita.ws")
 routes = web.RouteTableDef()
 ORIGIN_GUARD = web.AppKey("ws_origin_guard", OriginGuard)
+OPEN_SOCKETS = web.AppKey("agent_sockets", set)
 HELLO_WAIT_S = 5.0
 
 
@@ -70,9 +71,11 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     hub.attach(key, outbox, last_seq=last_seq, epoch=epoch, name=principal.name,
                role=principal.role)
     writer = asyncio.create_task(_write(ws, outbox), name=f"ws:{key}")
+    request.app[OPEN_SOCKETS].add(ws)
     try:
         await _read(ws, hub, key, outbox)
     finally:
+        request.app[OPEN_SOCKETS].discard(ws)
         hub.detach(key, outbox)
         outbox.close()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
@@ -142,3 +145,10 @@ def _command(outbox: Outbox, hub: AgentHub, key: str, data: dict[str, Any]) -> N
     else:
         outbox.put({"type": "error", "code": "unknown-command",
                     "message": f"unknown message type {kind!r}"})
+
+
+async def close_sockets(app: web.Application) -> None:
+    """On shutdown, tell every widget to come back later (1001) instead of holding the exit."""
+    sockets: set[web.WebSocketResponse] = app[OPEN_SOCKETS]
+    for ws in list(sockets):
+        await ws.close(code=1001, message=b"server shutting down")

@@ -20,7 +20,8 @@
       open: "Abrir teléfono", close: "Cerrar", call: "Llamar", sms: "SMS", number: "Número",
       contacts: "Contactos", history: "Historial", team: "Equipo", dialer: "Marcador",
       search: "Buscar nombre, empresa o teléfono", noResults: "Sin resultados",
-      missed: "Perdida", callBack: "Devolver llamada", incoming: "Entrante", outgoing: "Saliente",
+      missed: "Perdida", answered: "Atendida", busy_call: "Ocupado", reject: "Rechazar",
+      callBack: "Devolver llamada", incoming: "Entrante", outgoing: "Saliente",
       ringing: "Sonando", inCall: "En llamada", held: "En espera", hangup: "Colgar",
       hold: "Espera", resume: "Reanudar", mute: "Silenciar", unmute: "Activar micro",
       transfer: "Transferir", blind: "Ciega", attended: "Atendida", keypad: "Teclado",
@@ -40,7 +41,8 @@
       open: "Open phone", close: "Close", call: "Call", sms: "SMS", number: "Number",
       contacts: "Contacts", history: "History", team: "Team", dialer: "Dialer",
       search: "Search name, company or phone", noResults: "No results",
-      missed: "Missed", callBack: "Call back", incoming: "Incoming", outgoing: "Outgoing",
+      missed: "Missed", answered: "Answered", busy_call: "Busy", reject: "Decline",
+      callBack: "Call back", incoming: "Incoming", outgoing: "Outgoing",
       ringing: "Ringing", inCall: "In call", held: "On hold", hangup: "Hang up",
       hold: "Hold", resume: "Resume", mute: "Mute", unmute: "Unmute",
       transfer: "Transfer", blind: "Blind", attended: "Attended", keypad: "Keypad",
@@ -77,10 +79,13 @@
       else if (key === "text") node.textContent = value;
       else node.setAttribute(key, value === true ? "" : value);
     });
-    kids.forEach(function (kid) {
-      if (kid === null || kid === undefined || kid === false) return;
-      node.appendChild(typeof kid === "string" ? document.createTextNode(kid) : kid);
-    });
+    (function add(list) {
+      list.forEach(function (kid) {
+        if (kid === null || kid === undefined || kid === false) return;
+        if (Array.isArray(kid)) return add(kid);
+        node.appendChild(typeof kid === "string" ? document.createTextNode(kid) : kid);
+      });
+    })(kids);
     return node;
   }
 
@@ -101,10 +106,18 @@
     return "k" + Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
 
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+
   function clock(seconds) {
     var s = Math.max(0, Math.floor(seconds));
-    var m = Math.floor(s / 60);
-    return (m < 10 ? "0" : "") + m + ":" + (s % 60 < 10 ? "0" : "") + (s % 60);
+    var h = Math.floor(s / 3600);
+    var mm = two(Math.floor((s % 3600) / 60)) + ":" + two(s % 60);
+    return h ? h + ":" + mm : mm;
+  }
+
+  function initials(name) {
+    var words = String(name || "").trim().split(/\s+/).filter(Boolean);
+    return words.length ? words.slice(0, 2).map(function (w) { return w[0]; }).join("").toUpperCase() : "?";
   }
 
   function when(value) {
@@ -140,10 +153,14 @@
       this.token = this.getAttribute("token") || ds.token || null;
       this.csrf = this.getAttribute("csrf") || ds.csrf || null;
       this.phoneMode = this.getAttribute("phone-mode") || ds.phoneMode || "desk";
-      var lang = (this.getAttribute("lang") || ds.lang || navigator.language || "es").slice(0, 2);
+      // Spanish unless the tag or the host page asks for English.
+      var lang = (this.getAttribute("lang") || ds.lang || document.documentElement.lang || "es").slice(0, 2);
       this.t = LABELS[lang] || LABELS.es;
-      if (!this.token && !this.csrf && location.origin === this.server) {
-        this.token = sessionStorage.getItem("centralita.token");
+      this.sameOrigin = location.origin === this.server;
+      if (!this.token && !this.csrf && this.sameOrigin) {
+        // Signed in on Centralita's own pages: the session cookie plus the CSRF token that
+        // the sign-in answer gave (kept by /login), never the session token itself.
+        this.csrf = localStorage.getItem("centralita.csrf");
       }
       this.build();
       this.bindHostPage();
@@ -180,7 +197,8 @@
       this.main = el("div", { class: "main" }, this.buildDialpad(), this.buildTabs());
       this.callView = el("div", { class: "callview", hidden: true });
       this.signin = this.buildSignin();
-      this.panel = el("section", { class: "panel", hidden: true, part: "panel" }, header, this.banner, this.main, this.callView, this.signin, this.toastBox);
+      this.stage = el("div", { class: "stage" }, this.main, this.callView, this.signin);
+      this.panel = el("section", { class: "panel", hidden: true, part: "panel" }, header, this.banner, this.stage, this.toastBox);
       this.root.appendChild(this.panel);
       this.root.appendChild(this.launcher);
     }
@@ -303,15 +321,17 @@
 
     start() {
       var self = this;
-      if (this.token || this.csrf) return this.connect();
-      if (location.origin !== this.server) {
+      if (this.token) return this.connect();
+      if (!this.sameOrigin) {
         this.main.hidden = true;
         this.signin.hidden = true;
         this.panel.appendChild(el("p", { class: "error pad", text: this.t.noToken }));
         return;
       }
       // Served by Centralita itself: a live session cookie is enough, else our own sign-in.
-      this.api("GET", "/api/me").then(function () { self.connect(); }, function () { self.showSignin(); });
+      this.api("GET", "/api/me").then(function () {
+        if (self.csrf) self.connect(); else self.showSignin();
+      }, function () { self.showSignin(); });
     }
 
     showSignin() {
@@ -324,8 +344,9 @@
     login(username, password) {
       var self = this;
       this.api("POST", "/api/auth/login", { username: username, password: password }).then(function (data) {
-        self.token = data.token;
-        sessionStorage.setItem("centralita.token", data.token);
+        self.csrf = data.csrf_token;
+        localStorage.setItem("centralita.csrf", data.csrf_token);
+        self.stopped = false;
         self.signin.hidden = true;
         self.main.hidden = false;
         self.connect();
@@ -336,11 +357,13 @@
     }
 
     sessionLost() {
-      if (this.token && location.origin === this.server) sessionStorage.removeItem("centralita.token");
       this.stopped = true;
       if (this.ws) this.ws.close();
-      if (location.origin === this.server) { this.token = null; this.stopped = false; this.showSignin(); }
-      else this.toast(this.t.sessionEnded, "bad");
+      if (this.sameOrigin && !this.token) {
+        localStorage.removeItem("centralita.csrf");
+        this.csrf = null;
+        this.showSignin();
+      } else this.toast(this.t.sessionEnded, "bad");
     }
 
     socketUrl() {
@@ -500,7 +523,9 @@
       var stateText = { ringing: t.ringing, up: t.inCall, held: t.held, transferred: t.transfer }[call.state] || call.state;
       var timer = el("span", { class: "timer" });
       var tick = function () {
-        var since = call.answered_at ? call.answered_at * 1000 : (entry.answeredAt || Date.now());
+        // The PBX's clock, unless it is far from ours (then from when we saw the answer).
+        var pbx = call.answered_at ? call.answered_at * 1000 : null;
+        var since = pbx && Math.abs(Date.now() - pbx) < 43200000 ? pbx : (entry.answeredAt || Date.now());
         timer.textContent = call.state === "ringing" ? "" : clock((Date.now() - since) / 1000);
       };
       tick();
@@ -509,20 +534,22 @@
       var profile = card.profile || card.profile_url || card.url || card.link;
       this.callView.appendChild(el("div", { class: "card state-" + call.state, "data-call": call.call_id },
         el("div", { class: "card-head" },
-          el("div", { class: "avatar", text: (contactName(card) || "?").slice(0, 1).toUpperCase() }),
+          el("div", { class: "avatar", text: initials(contactName(card)) }),
           el("div", { class: "who" },
             el("div", { class: "name", text: contactName(card) || t.unknown }),
             el("div", { class: "company", text: card.company || card.company_name || "" }),
             el("div", { class: "number", text: party || "" })),
           el("div", { class: "state" }, el("span", { class: "pill", text: stateText }), timer)),
-        tags, this.cardHistory(card),
+        tags, this.cardHistory(card, call.call_id),
         profile ? el("a", { class: "profile", href: new URL(profile, this.server).toString(), target: "_blank", rel: "noopener", text: t.profile + " →" }) : null));
       this.callView.appendChild(this.controls(entry));
     }
 
-    cardHistory(card) {
+    cardHistory(card, current) {
       var t = this.t;
-      var calls = card.last_calls || card.calls || [];
+      var calls = (card.last_calls || card.calls || []).filter(function (c) {
+        return c.call_id !== current && c.id !== current;
+      });
       var notes = card.last_notes || card.notes || [];
       var deals = card.open_deals || card.deals || [];
       if (!calls.length && !notes.length && !deals.length) return null;
@@ -530,7 +557,9 @@
         deals.length ? el("div", { class: "deals" }, deals.map(function (d) { return el("span", { class: "deal", text: d.title || d.name || String(d) }); })) : null,
         calls.length ? el("h4", { text: t.lastCalls }) : null,
         calls.slice(0, 5).map(function (c) {
-          return el("div", { class: "line" }, el("span", { text: when(c.started_at) }), el("span", { class: "disp " + (c.disposition || ""), text: c.disposition || c.status || "" }));
+          var disp = c.disposition || c.status || "";
+          return el("div", { class: "line" }, el("span", { text: when(c.started_at) + " · " + (c.direction === "out" ? t.outgoing : t.incoming) }),
+            el("span", { class: "disp " + disp, text: t[disp] || disp }));
         }),
         notes.length ? el("h4", { text: t.lastNotes }) : null,
         notes.slice(0, 3).map(function (n) { return el("p", { class: "note", text: n.text || String(n) }); }));
@@ -550,7 +579,7 @@
       };
       var live = call.state !== "ringing";
       var row = el("div", { class: "controls" },
-        el("button", { class: "hangup", onclick: act("hangup") }, icon("phone"), el("span", { text: t.hangup })),
+        el("button", { class: "hangup", onclick: act("hangup") }, icon("phone"), el("span", { text: live ? t.hangup : t.reject })),
         live ? el("button", { class: "ctl", onclick: act(call.state === "held" ? "resume" : "hold") }, icon("pause"), el("span", { text: call.state === "held" ? t.resume : t.hold })) : null,
         live ? el("button", { class: "ctl" + (entry.muted ? " on" : ""), onclick: act(entry.muted ? "unmute" : "mute") }, icon("mic"), el("span", { text: entry.muted ? t.unmute : t.mute })) : null,
         live ? el("button", { class: "ctl", onclick: function () { entry.panel = entry.panel === "transfer" ? null : "transfer"; self.renderCall(); } }, icon("transfer"), el("span", { text: t.transfer })) : null,
@@ -667,7 +696,7 @@
         items.forEach(function (c) {
           var phones = (c.phones || []).map(function (p) { return p.number || p; });
           self.contactList.appendChild(el("li", {},
-            el("div", { class: "avatar small", text: (contactName(c) || "?").slice(0, 1).toUpperCase() }),
+            el("div", { class: "avatar small", text: initials(contactName(c)) }),
             el("div", { class: "grow" }, el("div", { class: "name", text: contactName(c) }),
               el("div", { class: "sub", text: c.company_name || "" })),
             el("div", { class: "phones" }, phones.map(function (n) {

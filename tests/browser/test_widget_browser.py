@@ -1,0 +1,209 @@
+"""The widget in Debian's Chromium: renders, opens, pops, click-to-call, another origin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from kernel.events import CallAnswered, CallInfo, CallRinging, CallState, Direction, PbxOffline
+from tests.web_widget.support import (
+    BUS,
+    PASSWORD,
+    RecordingPort,
+    seed_users,
+    until,
+    widget_app,
+)
+from web_widget import HUB
+
+pytestmark = pytest.mark.browser
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SHOTS = Path(__file__).parent / "screenshots"
+CONTACT = {"kind": "person", "first_name": "Ana", "last_name": "García",
+           "company_name": "Acme Ibérica", "tags": ["VIP", "Madrid"],
+           "phones": [{"number": "911 23 45 67", "kind": "work"}]}
+
+
+@pytest.fixture
+async def browser():
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                            args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def port():
+    return RecordingPort()
+
+
+@pytest.fixture
+async def server(aiohttp_server, tmp_path, port):
+    app = widget_app(tmp_path / "b.db", port, allowed_origins=())
+    server = await aiohttp_server(app)
+    await seed_users(app)
+    return server
+
+
+async def signed_in_page(browser: Browser, base: str, username: str = "ana") -> Page:
+    page = await browser.new_page(viewport={"width": 1280, "height": 860})
+    page.on("pageerror", lambda e: print("PAGEERROR", e))
+    await page.goto(base + "/login")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base + "/")
+    await expect(page.locator("centralita-phone .link-dot.up")).to_have_count(1)
+    return page
+
+
+def base_url(server) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+async def add_contact(base: str) -> int:
+    """Ana's client, written through the CRM's own API: the real screen-pop will find it."""
+    async with aiohttp.ClientSession() as http:
+        login = await http.post(base + "/api/auth/login",
+                                json={"username": "ana", "password": PASSWORD})
+        bearer = {"Authorization": f"Bearer {(await login.json())['token']}"}
+        made = await http.post(base + "/api/contacts", json=CONTACT, headers=bearer)
+        assert made.status == 201, await made.text()
+        contact_id: int = (await made.json())["id"]
+        return contact_id
+
+
+async def ring(server, agents=("1001",)) -> None:
+    """A call rings 1001: the CRM's screen-pop listener looks the caller up and pops the card."""
+    call = CallInfo("call-b1", Direction.INBOUND, "+34911234567", "900", CallState.RINGING,
+                    ringing=agents, started_at=1.0)
+    await server.app[BUS].publish(CallRinging(call=call))
+
+
+async def test_anonymous_visitors_go_to_login_and_the_widget_renders_and_opens(browser, server):
+    base = base_url(server)
+    page = await browser.new_page()
+    await page.goto(base + "/")
+    assert page.url == base + "/login"
+    page = await signed_in_page(browser, base)
+    launcher = page.locator("centralita-phone .launcher")
+    await expect(launcher).to_be_visible()
+    panel = page.locator("centralita-phone .panel")
+    await expect(panel).to_be_hidden()
+    await launcher.click()
+    await expect(panel).to_be_visible()
+    await expect(page.locator("centralita-phone .tabs button")).to_have_text(
+        ["Contactos", "Historial", "Equipo", "Marcador"])
+    await expect(page.locator("centralita-phone .key")).to_have_count(12)
+    await page.locator("centralita-phone [data-tab=team]").click()
+    await expect(page.locator("centralita-phone [data-pane=team] .name")).to_contain_text(
+        ["Ana Agente (tú)", "Luis Agente", "Sara Supervisora"])
+
+
+async def test_a_screen_pop_shows_the_card_the_pbx_banner_and_call_controls(
+    browser, server, port
+):
+    contact_id = await add_contact(base_url(server))
+    page = await signed_in_page(browser, base_url(server))
+    await ring(server)
+    card = page.locator("centralita-phone .card")
+    await expect(card.locator(".name")).to_have_text("Ana García")
+    await expect(card.locator(".company")).to_have_text("Acme Ibérica")
+    await expect(card.locator(".tag")).to_have_text(["madrid", "vip"])  # tags are stored lower-case
+    profile = base_url(server) + f"/contacts/{contact_id}"
+    await expect(card.locator(".profile")).to_have_attribute("href", profile)
+    await server.app[BUS].publish(PbxOffline(pbx="asterisk", reason="link lost"))
+    await expect(page.locator("centralita-phone .banner")).to_have_text(
+        "Centralita: PBX desconectada")
+    SHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SHOTS / "widget_pop.png"))
+    answered = CallInfo("call-b1", Direction.INBOUND, "+34911234567", "900", CallState.UP,
+                        agent="1001", ringing=("1001",), started_at=1.0, answered_at=2.0)
+    await server.app[BUS].publish(CallAnswered(call=answered))
+    await expect(card.locator(".pill")).to_have_text("En llamada")
+    await expect(page.locator("centralita-phone .controls button")).to_have_text(
+        ["Colgar", "Espera", "Silenciar", "Transferir", "Teclado"])
+    await page.locator("centralita-phone .controls button", has_text="Espera").click()
+    await until(lambda: port.requests == [("hold", "call-b1")])
+    await page.screenshot(path=str(SHOTS / "widget_incall.png"))
+
+
+async def test_a_tel_link_click_places_one_call_even_on_a_double_click(browser, server, port):
+    page = await signed_in_page(browser, base_url(server))
+    await page.locator("a.tel").first.dblclick()
+    await until(lambda: len(port.requests) >= 1)
+    await page.locator("button[data-centralita-call='+34933112233']").click()
+    await until(lambda: len(port.requests) >= 2)
+    await page.wait_for_load_state("networkidle")
+    assert port.requests == [("originate", "+34911234567", "1001"),
+                             ("originate", "+34933112233", "1001")]
+
+
+async def host_page(aiohttp_server, page: dict[str, str]):
+    """A page on ANOTHER origin; its HTML is filled in once Centralita's port is known."""
+
+    async def index(_request: web.Request) -> web.Response:
+        return web.Response(text=page["html"], content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    return await aiohttp_server(app)
+
+
+def embedding(centralita: str, token: str) -> str:
+    return (f'<!doctype html><html><body><h1>Partner CRM</h1>'
+            f'<a id="num" href="tel:+34911234567">+34 911 23 45 67</a>'
+            f'<script src="{centralita}/widget.js" data-server="{centralita}" '
+            f'data-token="{token}"></script></body></html>')
+
+
+async def widget_token(base: str, username: str) -> str:
+    async with aiohttp.ClientSession() as http:
+        login = await http.post(base + "/api/auth/login",
+                                json={"username": username, "password": PASSWORD})
+        bearer = (await login.json())["token"]
+        minted = await http.post(base + "/api/auth/widget-token",
+                                 headers={"Authorization": f"Bearer {bearer}"})
+        assert minted.status == 201
+        token: str = (await minted.json())["token"]
+        return token
+
+
+async def test_another_origin_embeds_the_widget_and_a_stranger_is_refused(
+    browser, aiohttp_server, tmp_path, port
+):
+    partner_html: dict[str, str] = {}
+    partner = await host_page(aiohttp_server, partner_html)
+    stranger = await host_page(aiohttp_server, {"html": "<!doctype html><p>stranger</p>"})
+    app = widget_app(tmp_path / "x.db", port, allowed_origins=(base_url(partner),))
+    centralita = await aiohttp_server(app)
+    await seed_users(app)
+    base = base_url(centralita)
+    token = await widget_token(base, "ana")
+    partner_html["html"] = embedding(base, token)
+
+    page = await browser.new_page()
+    await page.goto(base_url(partner) + "/")
+    await expect(page.locator("centralita-phone .link-dot.up")).to_have_count(1)
+    await add_contact(base)
+    await ring(centralita)
+    await expect(page.locator("centralita-phone .card .name")).to_have_text("Ana García")
+    await page.locator("#num").click()
+    await until(lambda: port.requests == [("originate", "+34911234567", "1001")])
+
+    other = await browser.new_page()
+    await other.goto(base_url(stranger) + "/")
+    outcome = await other.evaluate(
+        """(url) => new Promise((done) => {
+             const ws = new WebSocket(url);
+             ws.onopen = () => done("open");
+             ws.onclose = (e) => done("closed:" + e.code);
+           })""",
+        base.replace("http", "ws") + "/ws/agent?resume=0&token=" + token)
+    assert outcome == "closed:1006"
+    assert app[HUB].channel("1001").sockets and len(app[HUB].channel("1001").sockets) == 1
