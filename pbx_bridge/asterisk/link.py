@@ -66,7 +66,6 @@ class _Pending:
     future: asyncio.Future[Message]
     completion: str | None = None  # set for list actions
     items: list[Message] = field(default_factory=list)
-    answered: bool = False
 
 
 @dataclass
@@ -259,8 +258,7 @@ class AMILink:
             )
         elif pending.completion is None:
             pending.future.set_result(message)
-        else:
-            pending.answered = True  # the items and the completion event follow
+        # else: a list's "Success": its items and completion event follow
 
     # -- connection lifecycle ----------------------------------------------
 

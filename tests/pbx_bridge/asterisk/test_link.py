@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import random
@@ -157,6 +158,20 @@ async def test_unanswered_action_times_out_and_the_link_stays_up() -> None:
         assert link.online and link._pending == {}
 
 
+async def test_close_logs_off_and_fails_what_still_waits() -> None:
+    recorder = Recorder()
+    behaviour = Behaviour(silent=frozenset({"Hangup"}), generic=frozenset({"Logoff"}))
+    async with linked("hangup_action", [behaviour], recorder) as (server, link):
+        assert await link.wait_online(5)
+        waiting = asyncio.create_task(link.send_action("Hangup", {"Channel": "PJSIP/1-1"}))
+        await server.wait_for(lambda: server.actions(0)[-1:] == ["Hangup"])
+        await link.close()
+        with pytest.raises(AMILinkLost):
+            await waiting
+        assert not link.online
+    assert server.actions(0) == ["Login", "Hangup", "Logoff"]
+
+
 async def test_link_loss_fails_the_waiting_action_and_never_resends_it() -> None:
     recorder = Recorder()
     behaviours = [Behaviour(drop_on=frozenset({"Hangup"})), Behaviour()]
@@ -178,7 +193,7 @@ async def test_link_loss_fails_the_waiting_action_and_never_resends_it() -> None
 async def test_unanswered_ping_drops_the_link_and_it_reconnects() -> None:
     recorder = Recorder()
     behaviours = [Behaviour(answer_pings=False), Behaviour()]
-    fast = {"ping_interval": 0.05, "ping_timeout": 0.1}
+    fast = {"ping_interval": 0.05, "ping_timeout": 0.3}
     async with linked("hangup_action", behaviours, recorder, **fast) as (server, link):
         await server.wait_for(lambda: len(server.connections) >= 2)
         await server.wait_for(lambda: server.actions(1).count("Ping") >= 2)
