@@ -260,3 +260,18 @@ async def test_bad_requests_are_refused_before_anything_is_sent() -> None:
     with pytest.raises(ValidationFailed):
         await port.send_dtmf("c1", "12x")
     assert not port.online
+
+
+async def test_whisper_and_barge_add_their_chanspy_option_and_hangup_falls_back_to_agent(
+) -> None:
+    legs = {"c1": Legs(customer=None, agent="PJSIP/1001-0000000a")}
+    behaviour = Behaviour(generic=frozenset({"Originate", "Hangup"}))
+    async with rig("hangup_action", legs, Settings(), behaviour) as r:
+        await r.port.spy("c1", "3001", "whisper")
+        await r.port.spy("c1", "3001", "barge")
+        assert [dict(r.sent(i))["Data"] for i in (-2, -1)] == [
+            "PJSIP/1001-0000000a,qEw", "PJSIP/1001-0000000a,qEB",
+        ]
+        assert dict(r.sent())["Channel"] == "PJSIP/3001"
+        await r.port.hangup("c1")
+        assert r.sent() == [("Action", "Hangup"), ("Channel", "PJSIP/1001-0000000a")]
