@@ -199,7 +199,7 @@ class CallMachine:
         if leg is None or leg.gone or leg.answered or leg.ringing:
             return []
         leg.ringing = True
-        if fact.leg == call.origin:
+        if self._origin_side(call, fact.leg):
             # Only a dialer's customer, rung by us first, announces the call from the origin.
             return self._announce(call, fact.at) if call.by_pbx and leg.party.outside else []
         if leg.party.agent is not None:
@@ -236,7 +236,7 @@ class CallMachine:
         if leg is None or leg.gone or leg.answered:
             return []
         leg.answered, leg.ringing = True, False
-        if fact.leg == call.origin or _is_service(leg.party):
+        if self._origin_side(call, fact.leg) or _is_service(leg.party):
             # The party we rang first picking up, or a queue or IVR answering: nobody is
             # connected to a person yet.
             return []
@@ -287,7 +287,7 @@ class CallMachine:
         already_up = target is not None and any(
             leg.answered and not leg.gone and leg.party.agent == target
             for key, leg in call.legs.items()
-            if key != call.origin
+            if not self._origin_side(call, key)
         )
         if already_up:  # attended: the target is already talking
             call.agent, call.transfer_pending, call.state = target, False, CallState.UP
@@ -366,21 +366,30 @@ class CallMachine:
 
     def _reportable(self, call: _Call) -> bool:
         """A call worth a record: it reached someone, or we dialled a customer."""
-        if any(key != call.origin for key in call.legs):
+        if self._has_callee(call):
             return True
         dialer = call.by_pbx and self._origin_outside(call)
         return call.placed and (dialer or call.dialed is not None)
+
+    def _origin_side(self, call: _Call, key: str) -> bool:
+        """The origin leg, or a hop to the very same party (Local/1001 dialling PJSIP/1001,
+        a dialer's Local channel dialling the customer's trunk): not a second party."""
+        if key == call.origin:
+            return True
+        origin, leg = call.legs.get(call.origin or ""), call.legs.get(key)
+        return origin is not None and leg is not None and origin.party.number != "" \
+            and leg.party == origin.party
 
     def _origin_outside(self, call: _Call) -> bool:
         origin = call.legs.get(call.origin or "")
         return origin is not None and origin.party.outside
 
     def _has_callee(self, call: _Call) -> bool:
-        return any(key != call.origin for key in call.legs)
+        return any(not self._origin_side(call, key) for key in call.legs)
 
     def _agent_alive(self, call: _Call) -> bool:
         return any(not leg.gone and leg.party.agent == call.agent
-                   for key, leg in call.legs.items() if key != call.origin)
+                   for key, leg in call.legs.items() if not self._origin_side(call, key))
 
     def _agent_ringing(self, call: _Call, agent: str) -> bool:
         return any(leg.ringing and leg.party.agent == agent for leg in call.legs.values())
@@ -397,7 +406,7 @@ class CallMachine:
     def _parties(self, call: _Call) -> tuple[Direction, str, str]:
         origin_leg = call.legs.get(call.origin or "")
         origin = origin_leg.party if origin_leg is not None else Party("")
-        others = [leg.party for key, leg in call.legs.items() if key != call.origin]
+        others = [leg.party for key, leg in call.legs.items() if not self._origin_side(call, key)]
         if call.by_pbx and origin.outside:  # a dialer call: we rang the customer
             return Direction.OUTBOUND, call.agent or "", origin.number
         callee_party = call.dialed or next(iter(others), None)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kernel.events import Event, OriginateResult, QueueMemberChanged
-from pbx_bridge.asterisk.channels import is_local, known_number
+from pbx_bridge.asterisk.channels import Chan, dialed_number, is_local, known_number
 from pbx_bridge.asterisk.protocol import Message
 from pbx_bridge.calls import (
     DtmfReceived,
@@ -85,11 +85,24 @@ def dial_begin(t: CallTracker, m: Message, now: float) -> list[Event]:
             out += t.place(dest.call_id, True, None, now)
     elif caller is not None:
         caller.active = True
+        out += t.upsert(dest.call_id, dest.leg, now)
         if caller.leg == view.origin and not view.placed:
-            out += t.upsert(dest.call_id, dest.leg, now)
-            out += t.place(caller.call_id, caller.originated, view.parties.get(dest.leg), now)
+            out += _origin_dials(t, caller, dest, now)
     out += t.upsert(dest.call_id, dest.leg, now)
     return out + t.apply(LegRinging(call_id=dest.call_id, at=now, leg=dest.leg))
+
+
+def _origin_dials(t: CallTracker, caller: Chan, dest: Chan, now: float) -> list[Event]:
+    """The first dial from the origin leg says who placed the call."""
+    view = t.calls[caller.call_id]
+    dialed = view.parties.get(dest.leg)
+    if dialed is None or dialed == view.parties.get(caller.leg):
+        return []  # a hop to the same party: not a placement yet
+    if is_local(caller.name) and dialed.number == dialed_number(caller.name):
+        # A Local channel created for X whose ;2 half rings X: an Originate pointed it at X
+        # (Local/1001@from-internal ringing PJSIP/1001, Local/<customer>@dialer-out).
+        return t.place(caller.call_id, True, None, now)
+    return t.place(caller.call_id, caller.originated, dialed, now)
 
 
 def dial_state(t: CallTracker, m: Message, now: float) -> list[Event]:

@@ -345,3 +345,54 @@ def test_recording_path_told_by_the_port() -> None:
         ("recording.ready", "/var/spool/asterisk/monitor/c1.wav",
          "/var/spool/asterisk/monitor/c1.wav"),
     ]
+
+
+def originate_local(pbx: Pbx, local: str, cid: str) -> Stream:
+    """An Originate to a Local channel: both halves, the dest-only dial of its ;1."""
+    return [(0.0, pbx.new(f"{local};1", None, 0, cid, "s")),
+            (0.0, pbx.new(f"{local};2", f"{local};1", 4, cid, "s")),
+            (0.0, pbx.ev("DialBegin", None, f"{local};1",
+                         DialString=local.partition("/")[2].rpartition("-")[0]))]
+
+
+def test_click_to_call_through_a_local_hop_to_the_phone() -> None:
+    """Originate Local/1001@from-internal: its ;2 rings PJSIP/1001, then ;1 dials the number."""
+    pbx, tracker = Pbx(), CallTracker()
+    local = "Local/1001@from-internal-00000010"
+    stream = originate_local(pbx, local, "34987654321")
+    stream += [(0.0, pbx.new(PHONE, f"{local};1", 0, "<unknown>", "s")),
+               (0.0, pbx.ev("DialBegin", f"{local};2", PHONE, DialString="1001")),
+               (0.1, pbx.state(PHONE, 5)),
+               (3.0, pbx.ev("DialEnd", f"{local};2", PHONE, DialStatus="ANSWER")),
+               (3.0, pbx.ev("DialEnd", None, f"{local};1", DialStatus="ANSWER"))]
+    stream += [(3.0 + t, m) for t, m in answered_call(pbx, f"{local};1", TRUNK,
+                                                      "34987654321@trunk")]
+    events = run(tracker, stream)
+    assert tracker.channels(pbx.uid(f"{local};1")) == CallChannels(TRUNK, f"{local};1", PHONE)
+    events += run(tracker, hangup_all(pbx, 20.0, TRUNK, f"{local};1", f"{local};2", PHONE))
+    assert rows(events) == [
+        ("call.ringing", 3.0, "out", "1001", "34987654321", "1001", (), None),
+        ("call.answered", 6.0, "out", "1001", "34987654321", "1001", (), None),
+        ("call.ended", 20.0, "out", "1001", "34987654321", "1001", (), "answered"),
+    ]
+
+
+def test_dialer_through_a_local_channel_and_a_queue() -> None:
+    """Originate Local/<customer>@dialer-out (caller id: the company's number): its ;2
+    dials the customer's trunk; once they answer, ;1 queues them for an agent."""
+    pbx, tracker = Pbx(), CallTracker()
+    local, agent = "Local/34917000001@dialer-out-00000011", "PJSIP/2001-00000012"
+    stream = originate_local(pbx, local, "912000000")
+    stream += answered_call(pbx, f"{local};2", TRUNK, "34917000001@trunk")[:-2]
+    stream += [(3.5, pbx.ev("QueueCallerJoin", f"{local};1", Queue="ventas", Position="1")),
+               (3.6, pbx.new(agent, f"{local};1", 0, "<unknown>", "s")),
+               (3.6, pbx.ev("AgentCalled", f"{local};1", agent, Queue="ventas",
+                            Interface="PJSIP/2001", MemberName="Ana")),
+               (6.0, pbx.ev("AgentConnect", f"{local};1", agent, Queue="ventas"))]
+    stream += hangup_all(pbx, 30.0, TRUNK, f"{local};2", f"{local};1", agent)
+    assert rows(run(tracker, stream)) == [
+        ("call.ringing", 0.0, "out", "", "34917000001", None, (), None),
+        ("call.ringing", 3.6, "out", "", "34917000001", None, ("2001",), None),
+        ("call.answered", 6.0, "out", "2001", "34917000001", "2001", (), None),
+        ("call.ended", 30.0, "out", "2001", "34917000001", "2001", (), "answered"),
+    ]
