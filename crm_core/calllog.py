@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -246,3 +246,24 @@ async def get_call(db: Database, viewer: Viewer, call_id: str) -> dict[str, Any]
     if call is None:
         raise NotFound(f"no call {call_id}", field="id")
     return call_json(call)
+
+
+TRANSCRIPT_STATUSES = ("queued", "running", "done", "failed")
+
+
+async def mark_transcript(db: Database, call_id: str, status: str) -> bool:
+    """Record how the speech pool is getting on with a call's recording; False if no such call.
+
+    The speech pool runs above the CRM and says so through this one call, so
+    the call log and the timelines show `transcript_status` without knowing
+    anything about speech.
+    """
+    if status not in TRANSCRIPT_STATUSES:
+        raise ValidationFailed(f"transcript status is one of {', '.join(TRANSCRIPT_STATUSES)}",
+                               field="transcript_status")
+    async with db.transaction() as session:
+        done = await session.execute(
+            update(Call).where(Call.call_id == call_id).values(transcript_status=status)
+            .returning(Call.id)
+        )
+        return done.first() is not None

@@ -327,14 +327,15 @@ async def delete_contact(db: Database, viewer: Viewer, contact_id: int) -> None:
         await session.delete(contact)
 
 
-def _like(q: str) -> str:
+def like_pattern(q: str) -> str:
+    """`q` as a case-folded LIKE pattern (escape `\\`): a typed `%` or `_` is literal."""
     escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
 def search_condition(q: str, region: str) -> ColumnElement[bool]:
     """`q` as a name, a company, an e-mail or a phone number in any written form."""
-    pattern = _like(q.strip())
+    pattern = like_pattern(q.strip())
     full = func.lower(Contact.first_name + " " + Contact.last_name)
     parts: list[ColumnElement[bool]] = [
         full.like(pattern, escape="\\"),

@@ -11,16 +11,16 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import access
 from crm_core.access import Viewer
-from crm_core.contacts import cards, parse_emails, parse_phones
+from crm_core.contacts import cards, like_pattern, parse_emails, parse_phones
 from crm_core.db import Database
 from crm_core.models import Call, Contact, Email, Lead, Phone, iso, utcnow
-from crm_core.phones import find_owner_e164, normalise
+from crm_core.phones import find_owner_e164, normalise, normalise_or_none
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.events import Direction
 
@@ -120,12 +120,34 @@ async def get_lead(db: Database, lead_id: int) -> dict[str, Any]:
         return (await lead_cards(session, [lead]))[0]
 
 
+def _search(q: str, region: str) -> ColumnElement[bool]:
+    """A lead by name, company, e-mail or a phone number in any written form."""
+    pattern = like_pattern(q.strip())
+    parts: list[ColumnElement[bool]] = [
+        func.lower(Lead.name).like(pattern, escape="\\"),
+        func.lower(Lead.company).like(pattern, escape="\\"),
+        Lead.id.in_(select(Email.lead_id).where(Email.address.like(pattern, escape="\\"),
+                                                Email.lead_id.is_not(None))),
+    ]
+    number = normalise_or_none(q, region)
+    if number is not None:
+        parts.append(Lead.id.in_(select(Phone.lead_id).where(Phone.number == number,
+                                                             Phone.lead_id.is_not(None))))
+    return or_(*parts)
+
+
 async def list_leads(
-    db: Database, viewer: Viewer, *, status: str | None = None,
-    cursor: str | None = None, limit: int | None = None,
+    db: Database, viewer: Viewer, *, status: str | None = None, q: str | None = None,
+    region: str = "ZZ", cursor: str | None = None, limit: int | None = None,
 ) -> dict[str, Any]:
-    """`status=unhandled` (the queue) or `mine` (the viewer's, not yet converted); newest first."""
+    """`status=unhandled` (the queue) or `mine` (the viewer's, not yet converted); newest first.
+
+    `q` searches name, company, e-mail and phone; pass the installation's `region`
+    so national numbers are understood (the default `ZZ` reads only `+...` numbers).
+    """
     query = select(Lead)
+    if q and q.strip():
+        query = query.where(_search(q, region))
     if status == "unhandled":
         query = query.where(Lead.status == "unhandled")
     elif status == "mine":

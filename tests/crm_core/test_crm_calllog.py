@@ -226,3 +226,13 @@ async def test_every_order_of_the_three_events_ends_in_the_same_row(db: Database
             await log.on_call_event(events[index])
     rows = sorted(await _rows(db), key=lambda row: str(row["id"]))
     assert rows == [{**ENDED_ROW, "id": f"perm{n}"} for n in range(len(orders))]
+
+
+async def test_the_speech_pool_marks_the_transcript_status(db: Database) -> None:
+    await _replay(db, CallLog(db, region=REGION), _inbound())
+    assert await calllog.mark_transcript(db, "1780000000.1", "queued") is True
+    assert await calllog.mark_transcript(db, "1780000000.1", "done") is True
+    assert await calllog.mark_transcript(db, "no-such-call", "done") is False
+    with pytest.raises(ValidationFailed):
+        await calllog.mark_transcript(db, "1780000000.1", "lost")
+    assert await _rows(db) == [{**ENDED_ROW, "transcript_status": "done"}]

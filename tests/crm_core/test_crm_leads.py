@@ -150,3 +150,16 @@ async def test_a_known_contact_is_not_made_a_lead(db: Database) -> None:
                                           direction="out", region=REGION)
     assert made is None
     assert (await leads.list_leads(db, ANA))["items"] == []
+
+
+async def test_the_lead_queue_is_searchable(db: Database) -> None:
+    web = await leads.create_lead(db, {"name": "Ana Web", "emails": ["ana@web.es"]},
+                                  region=REGION)
+    call = await leads.create_lead(db, {"company": "Bar_Pepe", "phones": ["612 77 66 55"]},
+                                   region=REGION)
+    cases = {"ana": [web["id"]], "WEB.ES": [web["id"]], "bar_pepe": [call["id"]],
+             "bar_": [call["id"]], "ba_": [], "612776655": [call["id"]],
+             "0034 612 77 66 55": [call["id"]], "nobody": []}
+    for q, expected in cases.items():
+        assert _ids(await leads.list_leads(db, BEN, q=q, region=REGION)) == expected, q
+    assert _ids(await leads.list_leads(db, BEN, q="+34612776655")) == [call["id"]]
