@@ -284,13 +284,14 @@ class CallMachine:
         if call.transferred_to == fact.target and (call.transfer_pending or call.agent == target):
             return []  # the same transfer told again
         call.transferred_to = fact.target
-        already_up = target is not None and any(
-            leg.answered and not leg.gone and leg.party.agent == target
+        already_up = any(
+            leg.answered and not leg.gone and leg.party == fact.target
             for key, leg in call.legs.items()
             if not self._origin_side(call, key)
         )
-        if already_up:  # attended: the target is already talking
-            call.agent, call.transfer_pending, call.state = target, False, CallState.UP
+        if already_up:  # attended: the target is already talking (an agent, or a number)
+            call.agent = target or call.agent
+            call.transfer_pending, call.state = False, CallState.UP
         else:
             call.transfer_pending, call.state = True, CallState.TRANSFERRED
         return [CallTransferred(call=self._info(call), at=fact.at, mode=fact.mode,
@@ -360,9 +361,10 @@ class CallMachine:
         ]
         if CAUSE_BUSY in callee_causes:
             return Disposition.BUSY
-        if any(cause in FAILURE_CAUSES for cause in callee_causes):
-            return Disposition.FAILED
-        return Disposition.MISSED
+        inbound = self._parties(call)[0] is Direction.INBOUND
+        if not inbound and any(cause in FAILURE_CAUSES for cause in callee_causes):
+            return Disposition.FAILED  # our call did not go through (congestion, no route)
+        return Disposition.MISSED  # a caller nobody answered, whatever the phones said
 
     def _reportable(self, call: _Call) -> bool:
         """A call worth a record: it reached someone, or we dialled a customer."""

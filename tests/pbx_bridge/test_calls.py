@@ -85,10 +85,17 @@ CASES: dict[str, tuple[list[Fact], list[tuple[Any, ...]]]] = {
         [("call.ringing", 0.1, "ringing", *IN, None, ("1001",), None),
          ("call.ended", 0.3, "ended", *IN, None, (), "busy")],
     ),
-    "congestion is a failure": (
-        [*inbound("1001"), bye(0.2, "1001", 34), bye(0.3, "trunk", 16)],
+    "an unreachable phone still leaves a missed call": (
+        [*inbound("1001"), bye(0.2, "1001", 20), bye(0.3, "trunk", 16)],
         [("call.ringing", 0.1, "ringing", *IN, None, ("1001",), None),
-         ("call.ended", 0.3, "ended", *IN, None, (), "failed")],
+         ("call.ended", 0.3, "ended", *IN, None, (), "missed")],
+    ),
+    "an outbound call into congestion fails": (
+        [add(0.0, "phone", Party.extension("1001"), origin=True),
+         add(0.0, "line", Party("34987654321")), placed(0.0, dialed=Party("34987654321")),
+         ring(0.0, "line"), bye(0.1, "line", 34), bye(0.2, "phone")],
+        [("call.ringing", 0.0, "ringing", "out", "1001", "34987654321", "1001", (), None),
+         ("call.ended", 0.2, "ended", "out", "1001", "34987654321", "1001", (), "failed")],
     ),
     "queue caller gives up: abandoned": (
         [add(0.0, "trunk", CUSTOMER, origin=True), placed(0.0),
@@ -135,6 +142,16 @@ CASES: dict[str, tuple[list[Fact], list[tuple[Any, ...]]]] = {
          ("call.ringing", 3.0, "transferred", *IN, "1001", ("1002",), None),
          ("call.answered", 5.0, "up", *IN, "1002", (), None),
          ("call.ended", 14.0, "ended", *IN, "1002", (), "answered")],
+    ),
+    "attended transfer to an outside number the agent consulted": (
+        [*inbound("1001"), answer(2.0, "1001"), add(3.0, "mobile", Party("612345678")),
+         ring(3.0, "mobile"), answer(5.0, "mobile"),
+         Transferred(call_id=ID, at=6.0, mode="attended", target=Party("612345678")),
+         bye(6.0, "1001"), bye(30.0, "trunk"), bye(30.0, "mobile")],
+        [("call.ringing", 0.1, "ringing", *IN, None, ("1001",), None),
+         ("call.answered", 2.0, "up", *IN, "1001", (), None),
+         ("call.transferred", 6.0, "up", *IN, "1001", (), None, "attended", "612345678"),
+         ("call.ended", 30.0, "ended", *IN, "1001", (), "answered")],
     ),
     "recording still on at the end is ready before the call ends": (
         [*inbound("1001"), answer(2.0, "1001"),
