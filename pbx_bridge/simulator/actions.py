@@ -93,7 +93,8 @@ async def _login(sim: Simulator, session: Session, request: Message) -> None:
             Status="Fully Booted",
         )
     )
-    _security(session, "SuccessfulAuth", "Informational", [("UsingPassword", "0")])
+    if session.events:  # a security event: filtered like the others; FullyBooted is not
+        _security(session, "SuccessfulAuth", "Informational", [("UsingPassword", "0")])
 
 
 async def _ping(sim: Simulator, session: Session, request: Message) -> None:

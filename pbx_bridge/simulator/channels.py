@@ -55,6 +55,7 @@ class Channel:
     gone: bool = False
     dialplan: bool = False  # runs dialplan itself (so it gets SoftHangupRequest)
     before_end: list[Callable[[], Any]] = field(default_factory=list)
+    muted: str = ""  # MuteAudio direction in force: "", "in", "out" or "all"
     pending_callerid: tuple[str, str] | None = None  # queued for a Local ;2 (transfers)
     consultation: Any = None  # transfer.Consultation while this channel consults
     dialing: list[Any] = field(default_factory=list)  # outgoing flows.Leg objects

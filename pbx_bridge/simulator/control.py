@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from pbx_bridge.asterisk.protocol import Message
@@ -108,11 +109,39 @@ async def stop_mix_monitor(sim: Simulator, session: Session, request: Message) -
 
 
 async def mute_audio(sim: Simulator, session: Session, request: Message) -> None:
-    if _find(sim, session, request) is not None:
-        session.respond(
-            request,
-            Message="Audio muted" if request.get("State", "on") == "on" else "Audio unmuted",
-        )
+    """res_mutestream: checks its three headers, answers a bare Success, sends no event."""
+    for header in ("Channel", "State", "Direction"):
+        if not request.get(header):
+            session.respond(request, "Error", Message=f"{header} not specified")
+            return
+    chan = _find(sim, session, request)
+    if chan is not None:
+        muted = request.get("State").lower() in ("on", "yes", "true", "1")
+        chan.muted = request.get("Direction").lower() if muted else ""
+        session.respond(request)
+
+
+async def bridge(sim: Simulator, session: Session, request: Message) -> None:
+    """Bridge two live channels: each leaves its bridge (its old peer hangs up)."""
+    pbx = sim.pbx
+    pair = []
+    for key in ("Channel1", "Channel2"):
+        chan = pbx.channels.get(request.get(key))
+        if chan is None:
+            session.respond(request, "Error", Message=f"{key} does not exist: {request.get(key)}")
+            return
+        pair.append(chan)
+    for chan in pair:
+        old = chan.bridge
+        if old is not None:
+            pbx.bridge_leave(old, chan)
+            for peer in [c for c in old.members if c not in pair]:
+                flows.teardown(pbx, peer, 16, how="peer")
+            pbx.bridge_destroy(old)
+    joined = pbx.bridge_create()
+    for chan in pair:
+        pbx.bridge_enter(joined, chan)
+    session.respond(request, Message="Channels have been bridged")
 
 
 async def atxfer(sim: Simulator, session: Session, request: Message) -> None:
@@ -170,7 +199,7 @@ async def queue_pause(sim: Simulator, session: Session, request: Message) -> Non
     for queue, member in hits:
         assert member is not None
         member.paused, member.reason = paused, request.get("Reason") if paused else ""
-        member.last_pause = int(__import__("time").time())
+        member.last_pause = int(time.time())
         sim.pbx.device_state(
             f"Queue:{queue.name}_pause_{iface}", "INUSE" if paused else "NOT_INUSE"
         )
@@ -202,6 +231,7 @@ CONTROL = {
     "mixmonitor": mix_monitor,
     "stopmixmonitor": stop_mix_monitor,
     "muteaudio": mute_audio,
+    "bridge": bridge,
     "atxfer": atxfer,
     "queueadd": queue_add,
     "queueremove": queue_remove,

@@ -223,7 +223,8 @@ class Simulator:
             if did is None:
                 await self.queue_call(caller=f"3460{index:07d}")
             else:
-                await self.inbound(caller=f"3460{index:07d}", did=did, give_up_after=9.0)
+                give_up = 9.0 if kind == "missed" else 30.0  # the trace's missed call: 9 s
+                await self.inbound(caller=f"3460{index:07d}", did=did, give_up_after=give_up)
         return counts
 
 

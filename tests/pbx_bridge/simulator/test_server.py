@@ -1,93 +1,11 @@
-"""The simulator against the real Asterisk traces, over real TCP."""
+"""AMI sessions: login, responses, lists over live state, several clients, drops."""
 
 from __future__ import annotations
 
-import asyncio
-
-import pytest
 from panoramisk import Manager
 
-from pbx_bridge.asterisk.protocol import Message, Parser, encode
 from pbx_bridge.simulator import Simulator
-from tests.pbx_bridge.simulator.replay import (
-    FIXTURES,
-    replay,
-    replay_reconnect,
-    roles,
-    trace_messages,
-)
-
-SCENARIOS = sorted(
-    path.name.removesuffix(".actions.txt")
-    for path in FIXTURES.glob("*.actions.txt")
-    if not path.name.startswith("reconnect_resync")
-)
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-async def test_scenario_matches_the_real_trace_per_channel_role(scenario: str) -> None:
-    received = await replay(scenario)
-    expected, got = roles(trace_messages(scenario)), roles(received)
-    if scenario in SOPORTE_SILENT:
-        got.pop("member:soporte:Local/2002@queue-agents/n", None)
-    assert got == expected
-
-
-# Agente 2002 is in both queues, so its device changes are reported for both (as
-# reconnect_resync_before shows); in these two earlier recordings Asterisk had not
-# yet reported soporte's member at all, which the simulator does not reproduce.
-SOPORTE_SILENT = {"queue_answered", "queue_abandon"}
-
-
-def test_every_trace_is_covered() -> None:
-    assert len(SCENARIOS) == 20
-
-
-async def test_reconnect_lists_and_late_hangups_match_the_real_traces() -> None:
-    """3 calls up, the first socket cut; a new one lists them and sees them end."""
-    first, second = await replay_reconnect()
-    before = trace_messages("reconnect_resync_before")
-    after = trace_messages("reconnect_resync_after")
-    assert roles(first) == roles(before)
-    assert roles(second, known=first) == roles(after, known=before)
-
-
-class Client:
-    """A bare AMI client on a real socket, parsing with the repo's parser."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.parser = Parser()
-        self.messages: list[Message] = []
-
-    @classmethod
-    async def connect(cls, sim: Simulator) -> Client:
-        return cls(*await asyncio.open_connection(sim.host, sim.port))
-
-    async def until(self, match, wait_s: float = 5.0) -> Message:
-        async def scan() -> Message:
-            while True:
-                for message in self.messages:
-                    if match(message):
-                        return message
-                data = await self.reader.read(65536)
-                if not data:
-                    raise ConnectionError("closed")
-                self.messages.extend(self.parser.feed(data))
-
-        return await asyncio.wait_for(scan(), wait_s)
-
-    async def send(self, action: str, **fields: str) -> Message:
-        self.writer.write(encode(action, fields))
-        aid = fields["ActionID"]
-        return await self.until(lambda m: m.action_id == aid and bool(m.response))
-
-
-@pytest.fixture
-async def sim():
-    async with Simulator("centralita", "not-a-secret", speed=40) as simulator:
-        await simulator.start()
-        yield simulator
+from tests.pbx_bridge.simulator.client import Client
 
 
 async def test_wrong_secret_gets_the_traces_error_and_nothing_else(sim: Simulator) -> None:

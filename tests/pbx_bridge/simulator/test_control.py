@@ -1,0 +1,151 @@
+"""The control API (inbound, queue_call, agent behaviour, load, demo) and call actions."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pbx_bridge.asterisk.protocol import Message
+from pbx_bridge.simulator import Simulator, run_simulator
+from tests.pbx_bridge.simulator.client import Client
+
+
+def _events(client: Client, name: str) -> list[Message]:
+    return [m for m in client.messages if m.event == name]
+
+
+async def test_inbound_to_an_agent_who_never_answers_ends_when_the_caller_gives_up(
+    sim: Simulator,
+) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    caller = await sim.inbound(
+        caller="34600111222", extension="1007", answer_after=None, talk=5, give_up_after=4
+    )
+    hangup = await client.until(lambda m: m.event == "Hangup" and m["Channel"] == caller.name)
+    begin = next(m for m in _events(client, "DialBegin") if m.get("Channel") == caller.name)
+    assert (begin["DestChannel"].rsplit("-", 1)[0], begin["DialString"]) == (
+        "Local/1007@agent-answer",
+        "Local/1007@agent-answer",
+    )
+    assert [m["DialStatus"] for m in _events(client, "DialEnd")] == ["CANCEL"]
+    assert (hangup["Cause"], hangup["CallerIDNum"]) == ("19", "34600111222")
+    assert sim.live_channels() == []
+
+
+async def test_agent_answering_after_a_delay_talks_then_the_caller_hangs_up(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    caller = await sim.inbound(caller="34600111333", extension="1005", answer_after=1, talk=2)
+    await client.until(lambda m: m.event == "Hangup" and m["Channel"] == caller.name)
+    assert [m["DialStatus"] for m in _events(client, "DialEnd")] == ["ANSWER", "ANSWER"]
+    entered = [m["Channel"].rsplit("-", 1)[0] for m in _events(client, "BridgeEnter")]
+    assert entered == ["Local/1005@agent-answer", "Local/1005@from-pstn"]
+    assert {m["Cause"] for m in _events(client, "Hangup")} == {"16"}
+
+
+async def test_busy_agent_and_queue_call_waiting_show_in_queue_lists(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    await client.send("Setvar", ActionID="s1", Variable="QAGENTS_ANSWER", Value="0")
+    caller = await sim.queue_call(caller="34600999000", talk=30)
+    await client.until(lambda m: m.event == "AgentCalled" and "2002" in m["Interface"])
+    await client.send("QueueStatus", ActionID="q1", Queue="ventas")
+    await client.until(lambda m: m.event == "QueueStatusComplete")
+    entry = next(m for m in client.messages if m.event == "QueueEntry")
+    members = {m["Name"]: m["Status"] for m in client.messages if m.event == "QueueMember"}
+    assert (entry["Channel"], entry["Position"], entry["CallerIDNum"]) == (
+        caller.name,
+        "1",
+        "34600999000",
+    )
+    assert members == {"Agente 2001": "2", "Agente 2002": "2"}
+    await client.send("QueueSummary", ActionID="q2")
+    summary = await client.until(lambda m: m.event == "QueueSummary" and m["Queue"] == "ventas")
+    assert (summary["Callers"], summary["Available"], summary["LoggedIn"]) == ("1", "0", "2")
+
+
+async def test_events_off_gets_responses_but_no_events(sim: Simulator) -> None:
+    quiet = await Client.connect(sim)
+    reply = await quiet.send(
+        "Login", ActionID="l1", Username="centralita", Secret="not-a-secret", Events="off"
+    )
+    loud = await Client.connect(sim)
+    await loud.login()
+    caller = await sim.inbound(extension="1001", answer_after=0.2, talk=0.2)
+    await loud.until(lambda m: m.event == "Hangup" and m["Channel"] == caller.name)
+    pong = await quiet.send("Ping", ActionID="p1")
+    assert reply.get("Message") == "Authentication accepted"
+    assert [m.event or m.response for m in quiet.messages] == ["Success", "FullyBooted", "Success"]
+    assert pong.get("Ping") == "Pong"
+
+
+async def test_sync_originate_answers_only_once_the_agent_is_up(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    reply = await client.send(
+        "Originate",
+        ActionID="o1",
+        Channel="Local/1001@agent-answer",
+        Context="outbound",
+        Exten="34987654321",
+        Priority="1",
+        CallerID='"Llamada" <34987654321>',
+    )
+    up = [m for m in client.messages if m.event == "Newstate" and m["ChannelState"] == "6"]
+    assert (reply.response, reply.get("Message")) == ("Success", "Originate successfully queued")
+    assert up[0]["Channel"].startswith("Local/1001@agent-answer-")
+    assert _events(client, "OriginateResponse") == []
+
+
+async def test_hangup_mute_and_bridge_actions(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    first = await sim.inbound(caller="34600000001", extension="1001", answer_after=0.1, talk=60)
+    second = await sim.inbound(caller="34600000002", extension="1002", answer_after=0.1, talk=60)
+    await client.until(lambda m: m.event == "BridgeEnter" and m["Channel"] == second.name)
+    missing = await client.send("Hangup", ActionID="h0", Channel="Local/nobody@x-00000000;1")
+    assert (missing.response, missing.get("Message")) == ("Error", "No such channel")
+    no_state = await client.send("MuteAudio", ActionID="m0", Channel=first.name, Direction="in")
+    assert no_state.get("Message") == "State not specified"
+    muted = await client.send(
+        "MuteAudio", ActionID="m1", Channel=first.name, Direction="in", State="on"
+    )
+    assert (muted.headers, first.muted) == ([("Response", "Success"), ("ActionID", "m1")], "in")
+    bridged = await client.send("Bridge", ActionID="b1", Channel1=first.name, Channel2=second.name)
+    assert bridged.get("Message") == "Channels have been bridged"
+    assert first.bridge is second.bridge and first.bridge is not None
+    hung = await client.send("Hangup", ActionID="h1", Channel=first.name)
+    assert hung.get("Message") == "Channel Hungup"
+    await client.until(lambda m: m.event == "Hangup" and m["Channel"] == second.name)
+    assert sim.live_channels() == []
+
+
+async def test_load_generator_runs_its_mix_to_the_end(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    counts = await sim.run_load(calls_per_second=40, duration_s=0.5, mix={"answered": 3, "busy": 1})
+    assert sum(counts.values()) == 20 and set(counts) == {"answered", "busy"}
+    # Every call is two Local pairs (caller and agent): 80 channels hang up in the end.
+    await client.until(lambda _: len(_events(client, "Hangup")) == 80, wait_s=10)
+    agent_dials = [m for m in _events(client, "DialEnd") if "Channel" in m]
+    statuses = sorted(m["DialStatus"] for m in agent_dials)
+    assert statuses == ["ANSWER"] * counts["answered"] + ["BUSY"] * counts["busy"]
+    assert sim.live_channels() == []
+
+
+async def test_run_simulator_serves_demo_calls() -> None:
+    sim = await run_simulator(
+        "127.0.0.1", 0, "demo", "demo-secret", speed=50, demo_calls_every=0.05
+    )
+    try:
+        client = await Client.connect(sim)
+        reply = await client.send("Login", ActionID="l1", Username="demo", Secret="demo-secret")
+        assert reply.response == "Success"
+        joined = await client.until(
+            lambda m: m.event in ("QueueCallerJoin", "AgentConnect"), wait_s=10
+        )
+        assert joined["Queue"] == "ventas"
+    finally:
+        await sim.close()
+    await asyncio.sleep(0)
+    assert sim.sessions == []
