@@ -281,7 +281,7 @@ class CallMachine:
 
     def _transferred(self, call: _Call, fact: Transferred) -> list[Event]:
         target = fact.target.agent
-        if call.transferred_to == fact.target and (call.transfer_pending or call.agent == target):
+        if call.transferred_to == fact.target:
             return []  # the same transfer told again
         call.transferred_to = fact.target
         already_up = any(
