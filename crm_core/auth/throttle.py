@@ -36,6 +36,9 @@ class LoginThrottle:
         key = (username.lower(), address)
         self._recent(key).append(self.clock())
 
+    record = failed
+    """For rate limits that count every attempt, not only failures (web forms)."""
+
     def succeeded(self, username: str, address: str) -> None:
         self._failures.pop((username.lower(), address), None)
 
