@@ -8,8 +8,10 @@ database), then times, one after another on one loop:
 - `ours`: `crm_core.phones.find_owner` on numbers written the way people and
   PBXs write them (`612 34 56 78`, `0034 612-345-678`, `34612345678`, ...),
   through an AsyncSession, with an agent's access rule, 10% unknown;
-- `raw`: `SELECT contact_id, lead_id FROM phones WHERE number = $1` with the
-  number already E.164, on the same connection;
+- `driver`: that query on the bare driver (sqlite3 in the loop's thread,
+  an asyncpg prepared statement): the floor under everything else;
+- `raw`: `SELECT contact_id, lead_id FROM phones WHERE number = :n` with the
+  number already E.164, through the same SQLAlchemy async connection;
 - `ours+session`: `ours` opening and closing an AsyncSession per lookup, what
   one HTTP request pays on top (pool checkout, the reset on return).
 and prints lookups/s, p50 and p99 of each and their ratio. Target: p99 under
@@ -26,7 +28,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,7 +110,7 @@ async def fill_postgres(url: str, count: int) -> None:
 
 
 async def timed(
-    fns: list[Callable[[int], Awaitable[object]]], rounds: int
+    fns: Sequence[Callable[[int], Awaitable[object]]], rounds: int
 ) -> list[list[float]]:
     """Milliseconds per call of each function, interleaved so they share the same noise."""
     out: list[list[float]] = [[] for _ in fns]
@@ -129,7 +131,13 @@ def summary(name: str, ms: list[float]) -> tuple[float, float]:
     return p50, p99
 
 
-async def measure(url: str, count: int, rounds: int) -> None:
+Driver = Callable[[str], Awaitable[object]]
+"""The same exact-match query straight on the database driver: the floor under both."""
+
+PHONE_SQL = "SELECT contact_id, lead_id FROM phones WHERE number = {}"
+
+
+async def measure(url: str, count: int, rounds: int, driver: Driver) -> None:
     rng = random.Random(7)
     picks = [rng.randint(1, count) if rng.random() > 0.1 else count + rng.randint(1, 10**6)
              for _ in range(rounds)]
@@ -142,6 +150,9 @@ async def measure(url: str, count: int, rounds: int) -> None:
     async with db.session() as session:
         conn = await session.connection()
 
+        async def floor(i: int) -> None:
+            await driver(numbers[i])
+
         async def raw(i: int) -> None:
             (await conn.execute(raw_query, {"n": numbers[i]})).first()
 
@@ -152,10 +163,12 @@ async def measure(url: str, count: int, rounds: int) -> None:
             async with db.session() as own:
                 await find_owner(own, texts[i], REGION, agent)
 
-        await timed([raw, ours, ours_with_session], min(rounds, 2000))  # warm every cache
+        contenders = [floor, raw, ours, ours_with_session]
+        await timed(contenders, min(rounds, 2000))  # warm every cache
         found.clear()
-        raw_ms, ours_ms, session_ms = await timed([raw, ours, ours_with_session], rounds)
+        floor_ms, raw_ms, ours_ms, session_ms = await timed(contenders, rounds)
     await db.close()
+    summary("driver", floor_ms)
     _, raw_p99 = summary("raw", raw_ms)
     _, ours_p99 = summary("ours", ours_ms)
     summary("ours+session", session_ms)
@@ -173,7 +186,13 @@ async def run_sqlite(count: int, rounds: int) -> None:
         started = time.perf_counter()
         await asyncio.to_thread(fill_sqlite, path, count)
         print(f"sqlite: {count} contacts inserted in {time.perf_counter() - started:.1f} s")
-        await measure(url, count, rounds)
+        plain = sqlite3.connect(path)
+
+        async def driver(number: str) -> object:
+            return plain.execute(PHONE_SQL.format("?"), (number,)).fetchone()
+
+        await measure(url, count, rounds, driver)
+        plain.close()
 
 
 async def run_postgres(base: str, count: int, rounds: int) -> None:
@@ -188,7 +207,17 @@ async def run_postgres(base: str, count: int, rounds: int) -> None:
         started = time.perf_counter()
         await fill_postgres(url, count)
         print(f"postgres: {count} contacts copied in {time.perf_counter() - started:.1f} s")
-        await measure(url, count, rounds)
+        import asyncpg
+
+        plain = await asyncpg.connect(
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+        prepared = await plain.prepare(PHONE_SQL.format("$1"))
+
+        async def driver(number: str) -> object:
+            return await prepared.fetchrow(number)
+
+        await measure(url, count, rounds, driver)
+        await plain.close()
     finally:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
