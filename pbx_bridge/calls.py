@@ -250,13 +250,18 @@ class CallMachine:
             call.ringing.clear()
             call.state = CallState.UP
             return [CallAnswered(call=self._info(call), at=fact.at)]
-        if call.transfer_pending and agent is not None:
-            call.transfer_pending = False
-            call.agent = agent
-            call.ringing.clear()
-            call.state = CallState.UP
-            return [CallAnswered(call=self._info(call), at=fact.at)]
-        return []
+        if agent is None or (agent == call.agent and not call.transfer_pending):
+            return []
+        out: list[Event] = []
+        if not call.transfer_pending:
+            if self._agent_alive(call):
+                return []  # a consultation: the call is still the first agent's
+            # Another agent took over while we were not looking (seen on a resync).
+            out.append(CallTransferred(call=self._info(call), at=fact.at, mode="redirect",
+                                       target=leg.party.number))
+        call.transfer_pending, call.agent, call.state = False, agent, CallState.UP
+        call.ringing.clear()
+        return [*out, CallAnswered(call=self._info(call), at=fact.at)]
 
     def _hung_up(self, call: _Call, fact: LegHungUp) -> list[Event]:
         leg = call.legs.get(fact.leg)

@@ -201,3 +201,31 @@ def test_dialer_calls_carry_the_originate_variables_asked_for() -> None:
     assert ended == {
         f"3491700000{n}": (("CAMPAIGN", "c1"), ("ENTRY", str(n))) for n in range(1, 7)
     }
+
+
+def as_channel_list(tracker: CallTracker, now: float) -> list[Message]:
+    """What CoreShowChannels would list for the channels a tracker knows."""
+    return [Message([
+        ("Event", "CoreShowChannel"), ("Channel", c.name), ("ChannelState", str(c.state)),
+        ("CallerIDNum", c.cid), ("Exten", c.exten), ("Uniqueid", c.uniqueid),
+        ("Linkedid", c.call_id), ("Application", "Dial" if c.active else "AppDial"),
+        ("ApplicationData", ""), ("Duration", "00:00:01"), ("BridgeId", c.bridge)])
+        for c in tracker.chans.values()]
+
+
+def test_a_transfer_done_while_away_is_seen_on_resync() -> None:
+    """Link lost at 2.5 s (1001 talking); back at 6 s, 1002 has the caller (blind transfer)."""
+    messages, call_id = load("blind_transfer"), "1795546660.38"
+    ours, pbx_view = CallTracker(), CallTracker()
+    for now, m in messages:
+        if now < 2.5:
+            ours.feed(m, now)
+        if now < 6.0:
+            pbx_view.feed(m, now)
+    events = ours.resync(as_channel_list(pbx_view, 6.0), [], [], 6.0)
+    events += [e for now, m in messages if now >= 6.0 for e in ours.feed(m, now)]
+    assert [brief(e) for e in events] == [  # answered "Duration: 1 s" before the resync
+        ("call.transferred", 5.0, call_id, "up", "1001", (), "redirect", "1002"),
+        ("call.answered", 5.0, call_id, "up", "1002", ()),
+        ("call.ended", 14.01, call_id, "ended", "1002", ()),
+    ]
