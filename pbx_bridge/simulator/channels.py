@@ -55,6 +55,7 @@ class Channel:
     gone: bool = False
     dialplan: bool = False  # runs dialplan itself (so it gets SoftHangupRequest)
     before_end: list[Callable[[], Any]] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
     muted: str = ""  # MuteAudio direction in force: "", "in", "out" or "all"
     pending_callerid: tuple[str, str] | None = None  # queued for a Local ;2 (transfers)
     consultation: Any = None  # transfer.Consultation while this channel consults
@@ -203,6 +204,7 @@ class Pbx:
         self.event("Newstate", "call,all", chan.fields())
 
     def varset(self, chan: Channel, variable: str, value: str) -> None:
+        chan.variables[variable] = value
         self.event(
             "VarSet", "dialplan,all", [*chan.fields(), ("Variable", variable), ("Value", value)]
         )

@@ -126,9 +126,12 @@ class Dialplan:
             return Phone(busy=True, ringing_tone=False, busy_shown_late=True)
         return DIALER_CUSTOMERS.get(exten, Phone(talk=5.0))
 
-    def start_far_end(self, leg: Leg) -> None:
+    def start_far_end(self, leg: Leg, phone: Phone | None = None) -> None:
+        """Run what answers `leg`: a DID, an internal extension, or a phone."""
         context, exten = leg.two.context, leg.two.exten
-        if context == "from-pstn":
+        if phone is not None:
+            self.spawn(self.phone(leg, phone))
+        elif context == "from-pstn":
             self.spawn(self.did(leg, DIDS.get(exten) or Did(exten=exten)))
         elif context == "from-internal":
             self.spawn(self.did(leg, Did(exten=exten)))
@@ -167,7 +170,9 @@ class Dialplan:
             flows.answer(pbx, leg)
             await self.queues.enter(caller, did.queue)
             return
-        await self.dial(caller, did.exten, did.context, did.timeout, upstream=leg)
+        ring = caller.variables.get("AGENT_RING")  # set by Simulator.inbound, per call
+        phone = None if ring is None else Phone(ring=None if ring == "never" else float(ring))
+        await self.dial(caller, did.exten, did.context, did.timeout, upstream=leg, phone=phone)
 
     async def dial(
         self,
@@ -176,6 +181,7 @@ class Dialplan:
         context: str,
         dial_timeout: float | None,
         upstream: Leg | None = None,
+        phone: Phone | None = None,
     ) -> str:
         """Dial(Local/exten@context) from `caller`; bridge on answer."""
         pbx = self.pbx
@@ -186,7 +192,7 @@ class Dialplan:
         leg = flows.new_leg(pbx, caller, exten, context, cid, conn)
         if upstream is not None:
             leg.on_ringing = lambda: flows.ringing(pbx, upstream)
-        self.start_far_end(leg)
+        self.start_far_end(leg, phone)
         outcome = await flows.wait_outcome(pbx, leg, dial_timeout)
         if outcome == ANSWER:
             flows.connect(pbx, leg, upstream)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,18 +266,7 @@ class Queues:
             caller.dialing.remove(winner)
         joined, ring_time = times
         hold = str(round((time.monotonic() - joined) * pbx.speed))
-        pbx.event("MusicOnHoldStop", "call,all", caller.fields())
-        queue.callers.remove(caller)
-        pbx.event(
-            "QueueCallerLeave",
-            "agent,all",
-            [
-                *caller.fields(),
-                ("Queue", queue.name),
-                ("Position", "1"),
-                ("Count", str(len(queue.callers))),
-            ],
-        )
+        self._leave(queue, caller)
         member.current = winner.one
         agent = [
             *caller.fields(),
@@ -290,19 +280,31 @@ class Queues:
         bridge = pbx.bridge_create()
         pbx.bridge_enter(bridge, winner.one)
         pbx.bridge_enter(bridge, caller)
-        started = time.monotonic()
+        bridge.before_leave.append(self._completion(queue, member, agent))
+        winner.one.before_end.append(lambda: self.dialplan.spawn(self._released(queue, member)))
+
+    def _leave(self, queue: Queue, caller: Channel) -> None:
+        """Hold music stops and the caller leaves the queue for an agent."""
+        self.pbx.event("MusicOnHoldStop", "call,all", caller.fields())
+        queue.callers.remove(caller)
+        fields = [("Queue", queue.name), ("Position", "1"), ("Count", str(len(queue.callers)))]
+        self.pbx.event("QueueCallerLeave", "agent,all", [*caller.fields(), *fields])
+
+    def _completion(
+        self, queue: Queue, member: Member, agent: list[tuple[str, str]]
+    ) -> Callable[[], None]:
+        """AgentComplete for when the bridged call ends, with the talk time so far."""
+        pbx, started = self.pbx, time.monotonic()
 
         def complete() -> None:
             talk = str(round((time.monotonic() - started) * pbx.speed))
-            pbx.event(
-                "AgentComplete", "agent,all", [*agent, ("TalkTime", talk), ("Reason", "caller")]
-            )
+            fields = [*agent, ("TalkTime", talk), ("Reason", "caller")]
+            pbx.event("AgentComplete", "agent,all", fields)
             queue.completed += 1
             member.calls_taken += 1
             member.last_call = int(time.time())
 
-        bridge.before_leave.append(complete)
-        winner.one.before_end.append(lambda: self.dialplan.spawn(self._released(queue, member)))
+        return complete
 
     async def _released(self, queue: Queue, member: Member) -> None:
         await asyncio.sleep(0)

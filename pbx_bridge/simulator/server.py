@@ -181,9 +181,11 @@ class Simulator:
     ) -> Channel:
         """A PSTN call to agent `extension` (or to a README DID), like the traces'
         `Originate` to `Local/<DID>@from-pstn`; returns the caller's ;2 channel."""
+        variables = f"TALK={talk}"
         if did is None:
             did = extension
-            self.dialplan.set_agent(extension, Phone(ring=answer_after))
+            ring = "never" if answer_after is None else str(answer_after)
+            variables += f",AGENT_RING={ring}"
         request = Message.of(
             Action="Originate",
             Channel=f"Local/{did}@from-pstn",
@@ -192,7 +194,7 @@ class Simulator:
             Priority="1",
             CallerID=f'"{caller}" <{caller}>',
             Timeout=str(int(give_up_after * 1000)),
-            Variable=f"TALK={talk}",
+            Variable=variables,
         )
         two, _ = await actions.start_originate(self, request, None)
         return two

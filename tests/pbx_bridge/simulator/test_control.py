@@ -149,3 +149,17 @@ async def test_run_simulator_serves_demo_calls() -> None:
         await sim.close()
     await asyncio.sleep(0)
     assert sim.sessions == []
+
+
+async def test_per_call_agent_timing_does_not_change_the_agent_for_later_calls(
+    sim: Simulator,
+) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    first = await sim.inbound(extension="1001", answer_after=None, give_up_after=1)
+    await client.until(lambda m: m.event == "Hangup" and m["Channel"] == first.name)
+    second = await sim.inbound(did="912000001", talk=0.5)
+    await client.until(lambda m: m.event == "Hangup" and m["Channel"] == second.name)
+    agent_dials = [m for m in _events(client, "DialEnd") if "Channel" in m]
+    statuses = [(m["Channel"] == second.name, m["DialStatus"]) for m in agent_dials]
+    assert statuses == [(False, "CANCEL"), (True, "ANSWER")]
