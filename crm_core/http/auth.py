@@ -20,8 +20,8 @@ from crm_core.auth.tokens import (
 )
 from crm_core.http.body import read_json
 from crm_core.openapi import describe
-from crm_core.users import get_user, user_json, verify_login
-from kernel.errors import Forbidden, Unauthorized
+from crm_core.users import get_user, update_user, user_json, verify_login
+from kernel.errors import Forbidden, Unauthorized, ValidationFailed
 from kernel.web import error_response
 
 routes = web.RouteTableDef()
@@ -114,6 +114,36 @@ async def logout(request: web.Request) -> web.Response:
 @require()
 async def me(request: web.Request) -> web.Response:
     user = await get_user(database(request.config_dict), request[PRINCIPAL].user_id)
+    return web.json_response(user_json(user))
+
+
+ME_BODY: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "email": {"type": ["string", "null"], "maxLength": 254},
+        "working_hours": {"type": "object"},
+        "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+        "current_password": {"type": "string", "maxLength": 1024},
+    },
+}
+
+
+@routes.patch("/api/me")
+@describe("Change your name, e-mail, working hours or password (with current_password); "
+          "a new password signs you out everywhere", body=ME_BODY, response=USER_SCHEMA,
+          tag="auth")
+@require()
+async def me_update(request: web.Request) -> web.Response:
+    body = await read_json(request, ME_BODY)
+    db = database(request.config_dict)
+    principal = request[PRINCIPAL]
+    current = body.pop("current_password", None)
+    if "password" in body:
+        user = await verify_login(db, principal.username, current or "")
+        if user is None:
+            raise ValidationFailed("current_password is wrong", field="current_password")
+    user = await update_user(db, principal.user_id, body)
     return web.json_response(user_json(user))
 
 

@@ -28,6 +28,7 @@ ADMITTED = {
     ("POST", "/api/auth/login"): 422,
     ("POST", "/api/auth/logout"): 200,
     ("GET", "/api/me"): 200,
+    ("PATCH", "/api/me"): 200,
     ("POST", "/api/auth/widget-token"): 201,
     ("POST", "/api/auth/api-token"): 201,
     ("GET", "/api/auth/csrf"): 200,

@@ -8,7 +8,7 @@ from crm_core.db import Database
 from crm_core.models import User
 from crm_core.users import add_user, update_user, verify_login
 from kernel.errors import Conflict, ValidationFailed
-from tests.crm_core.test_http_support import Crm, start_crm
+from tests.crm_core.test_http_support import PASSWORD, Crm, start_crm
 
 
 @pytest.fixture
@@ -124,3 +124,28 @@ async def test_an_admin_cannot_lock_themselves_out(crm: Crm) -> None:
     assert (resp.status, (await resp.json())["error"]["field"]) == (409, "role")
     assert (await (await crm.client.get("/api/me", headers=crm.bearer("root"))).json())[
         "role"] == "admin"
+
+
+async def test_users_change_their_own_profile_but_not_their_role(crm: Crm) -> None:
+    hours = {"mon": [["09:00", "14:00"], ["16:00", "19:00"]], "rotation": "A"}
+    resp = await crm.client.patch(
+        "/api/me", json={"name": "Ana G.", "working_hours": hours}, headers=crm.bearer("ana")
+    )
+    me = await resp.json()
+    assert (resp.status, me["name"], me["working_hours"], me["role"]) == (
+        200, "Ana G.", hours, "agent"
+    )
+    resp = await crm.client.patch("/api/me", json={"role": "admin"}, headers=crm.bearer("ana"))
+    assert (resp.status, (await resp.json())["error"]["field"]) == (422, "role")
+    resp = await crm.client.patch(
+        "/api/me", json={"password": "brand-new-pass", "current_password": "wrong"},
+        headers=crm.bearer("ana"),
+    )
+    assert (resp.status, (await resp.json())["error"]["field"]) == (422, "current_password")
+    resp = await crm.client.patch(
+        "/api/me", json={"password": "brand-new-pass", "current_password": PASSWORD},
+        headers=crm.bearer("ana"),
+    )
+    assert resp.status == 200
+    assert (await crm.client.get("/api/me", headers=crm.bearer("ana"))).status == 401
+    await crm.login("ana", "brand-new-pass")
