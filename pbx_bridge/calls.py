@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from kernel.events import (
@@ -29,8 +29,6 @@ from kernel.events import (
     CallRinging,
     CallState,
     CallTransferred,
-    Direction,
-    Disposition,
     Event,
     RecordingReady,
     RecordingStarted,
@@ -55,6 +53,7 @@ from pbx_bridge.call_facts import (
     Transferred,
     VariableSet,
 )
+from pbx_bridge.call_record import CallRecord, LegRecord, is_service
 
 __all__ = [
     "CAUSE_BUSY", "CAUSE_NO_ANSWER", "FAILURE_CAUSES", "CallGone", "CallMachine", "CallPlaced",
@@ -63,48 +62,15 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
-class _Leg:
-    party: Party
-    ringing: bool = False
-    answered: bool = False
-    gone: bool = False
-    cause: int = 0
-
-
-@dataclass(slots=True)
-class _Call:
-    call_id: str
-    started_at: float
-    pbx: str
-    legs: dict[str, _Leg] = field(default_factory=dict)
-    origin: str | None = None
-    placed: bool = False
-    by_pbx: bool = False
-    dialed: Party | None = None
-    state: CallState = CallState.RINGING
-    agent: str | None = None
-    answered_at: float | None = None
-    announced: bool = False
-    ringing: list[str] = field(default_factory=list)
-    queue: str | None = None
-    abandoned: bool = False
-    recording: str | None = None
-    recording_active: bool = False
-    transfer_pending: bool = False
-    transferred_to: Party | None = None
-    variables: dict[str, str] = field(default_factory=dict)
-
-
 class CallMachine:
     """Live calls by id; `apply(fact)` returns the events the fact causes."""
 
     def __init__(self, pbx: str = "asterisk", remember_ended: int = 20_000) -> None:
         self.pbx = pbx
-        self._calls: dict[str, _Call] = {}
+        self._calls: dict[str, CallRecord] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._remember = remember_ended
-        self._handlers: dict[type[Fact], Callable[[_Call, Any], list[Event]]] = {
+        self._handlers: dict[type[Fact], Callable[[CallRecord, Any], list[Event]]] = {
             LegAdded: self._leg_added,
             CallPlaced: self._placed,
             LegRinging: self._ringing,
@@ -125,7 +91,7 @@ class CallMachine:
             return []
         call = self._calls.get(fact.call_id)
         if call is None:
-            call = _Call(fact.call_id, fact.at, self.pbx)
+            call = CallRecord(fact.call_id, fact.at, self.pbx)
             self._calls[fact.call_id] = call
         return self._handlers[type(fact)](call, fact)
 
@@ -137,10 +103,10 @@ class CallMachine:
 
     def snapshot(self, call_id: str) -> CallInfo | None:
         call = self._calls.get(call_id)
-        return None if call is None else self._info(call)
+        return None if call is None else call.info()
 
     def live_calls(self) -> list[CallInfo]:
-        return [self._info(c) for c in self._calls.values() if self._reportable(c)]
+        return [c.info() for c in self._calls.values() if c.reportable()]
 
     def agent_leg(self, call_id: str) -> str | None:
         """The live leg of the call's current agent (for the port's actions)."""
@@ -171,17 +137,17 @@ class CallMachine:
 
     # -- handlers -------------------------------------------------------------
 
-    def _leg_added(self, call: _Call, fact: LegAdded) -> list[Event]:
+    def _leg_added(self, call: CallRecord, fact: LegAdded) -> list[Event]:
         leg = call.legs.get(fact.leg)
         if leg is None:
-            call.legs[fact.leg] = _Leg(fact.party)
+            call.legs[fact.leg] = LegRecord(fact.party)
         elif not leg.gone:
             leg.party = fact.party
         if fact.origin and call.origin is None:
             call.origin = fact.leg
         return []
 
-    def _placed(self, call: _Call, fact: CallPlaced) -> list[Event]:
+    def _placed(self, call: CallRecord, fact: CallPlaced) -> list[Event]:
         if call.placed:
             return []
         call.placed, call.by_pbx, call.dialed = True, fact.by_pbx, fact.dialed
@@ -191,15 +157,15 @@ class CallMachine:
         dialer = fact.by_pbx and origin is not None and origin.party.outside
         if dialer and origin is not None and origin.answered and not call.announced:
             call.announced = True  # a dialer call the customer picked up: announce it now
-            return [CallRinging(call=self._info(call), at=fact.at)]
+            return [CallRinging(call=call.info(), at=fact.at)]
         return []
 
-    def _ringing(self, call: _Call, fact: LegRinging) -> list[Event]:
+    def _ringing(self, call: CallRecord, fact: LegRinging) -> list[Event]:
         leg = call.legs.get(fact.leg)
         if leg is None or leg.gone or leg.answered or leg.ringing:
             return []
         leg.ringing = True
-        if self._origin_side(call, fact.leg):
+        if call.origin_side(fact.leg):
             # Only a dialer's customer, rung by us first, announces the call from the origin.
             return self._announce(call, fact.at) if call.by_pbx and leg.party.outside else []
         if leg.party.agent is not None:
@@ -208,35 +174,35 @@ class CallMachine:
             return self._announce(call, fact.at)  # the number an agent calls
         return []  # a queue or IVR hop: the people behind it ring on legs of their own
 
-    def _announce(self, call: _Call, at: float) -> list[Event]:
+    def _announce(self, call: CallRecord, at: float) -> list[Event]:
         if call.announced:
             return []
         call.announced = True
-        return [CallRinging(call=self._info(call), at=at)]
+        return [CallRinging(call=call.info(), at=at)]
 
-    def _agent_rings(self, call: _Call, leg: _Leg, at: float) -> list[Event]:
+    def _agent_rings(self, call: CallRecord, leg: LegRecord, at: float) -> list[Event]:
         """One CallRinging per newly rung agent (ring-all rings several)."""
         agent = leg.party.agent
         assert agent is not None
         out: list[Event] = []
         redirected = call.answered_at is not None and not call.transfer_pending
-        if redirected and not self._agent_alive(call):
+        if redirected and not call.agent_alive():
             # A Redirect moves the caller without any transfer event: a new agent rings.
             call.transfer_pending, call.state = True, CallState.TRANSFERRED
-            out.append(CallTransferred(call=self._info(call), at=at, mode="redirect",
+            out.append(CallTransferred(call=call.info(), at=at, mode="redirect",
                                        target=leg.party.number))
         if agent in call.ringing or (agent == call.agent and not call.transfer_pending):
             return out
         call.ringing.append(agent)
         call.announced = True
-        return [*out, CallRinging(call=self._info(call), at=at)]
+        return [*out, CallRinging(call=call.info(), at=at)]
 
-    def _answered(self, call: _Call, fact: LegAnswered) -> list[Event]:
+    def _answered(self, call: CallRecord, fact: LegAnswered) -> list[Event]:
         leg = call.legs.get(fact.leg)
         if leg is None or leg.gone or leg.answered:
             return []
         leg.answered, leg.ringing = True, False
-        if self._origin_side(call, fact.leg) or _is_service(leg.party):
+        if call.origin_side(fact.leg) or is_service(leg.party):
             # The party we rang first picking up, or a queue or IVR answering: nobody is
             # connected to a person yet.
             return []
@@ -249,42 +215,42 @@ class CallMachine:
                 call.agent = agent
             call.ringing.clear()
             call.state = CallState.UP
-            return [CallAnswered(call=self._info(call), at=fact.at)]
+            return [CallAnswered(call=call.info(), at=fact.at)]
         if agent is None or (agent == call.agent and not call.transfer_pending):
             return []
         out: list[Event] = []
         if not call.transfer_pending:
-            if self._agent_alive(call):
+            if call.agent_alive():
                 return []  # a consultation: the call is still the first agent's
             # Another agent took over while we were not looking (seen on a resync).
-            out.append(CallTransferred(call=self._info(call), at=fact.at, mode="redirect",
+            out.append(CallTransferred(call=call.info(), at=fact.at, mode="redirect",
                                        target=leg.party.number))
         call.transfer_pending, call.agent, call.state = False, agent, CallState.UP
         call.ringing.clear()
-        return [*out, CallAnswered(call=self._info(call), at=fact.at)]
+        return [*out, CallAnswered(call=call.info(), at=fact.at)]
 
-    def _hung_up(self, call: _Call, fact: LegHungUp) -> list[Event]:
+    def _hung_up(self, call: CallRecord, fact: LegHungUp) -> list[Event]:
         leg = call.legs.get(fact.leg)
         if leg is None or leg.gone:
             return []
         leg.gone, leg.ringing, leg.cause = True, False, fact.cause
         agent = leg.party.agent
-        if agent is not None and agent in call.ringing and not self._agent_ringing(call, agent):
+        if agent is not None and agent in call.ringing and not call.agent_ringing(agent):
             call.ringing.remove(agent)
         if all(other.gone for other in call.legs.values()):
             return self._end(call, fact.at)
         return []
 
-    def _hold(self, call: _Call, fact: HoldChanged) -> list[Event]:
+    def _hold(self, call: CallRecord, fact: HoldChanged) -> list[Event]:
         if fact.held and call.state is CallState.UP:
             call.state = CallState.HELD
-            return [CallHeld(call=self._info(call), at=fact.at)]
+            return [CallHeld(call=call.info(), at=fact.at)]
         if not fact.held and call.state is CallState.HELD:
             call.state = CallState.UP
-            return [CallResumed(call=self._info(call), at=fact.at)]
+            return [CallResumed(call=call.info(), at=fact.at)]
         return []
 
-    def _transferred(self, call: _Call, fact: Transferred) -> list[Event]:
+    def _transferred(self, call: CallRecord, fact: Transferred) -> list[Event]:
         target = fact.target.agent
         if call.transferred_to == fact.target:
             return []  # the same transfer told again
@@ -292,141 +258,65 @@ class CallMachine:
         already_up = any(
             leg.answered and not leg.gone and leg.party == fact.target
             for key, leg in call.legs.items()
-            if not self._origin_side(call, key)
+            if not call.origin_side(key)
         )
         if already_up:  # attended: the target is already talking (an agent, or a number)
             call.agent = target or call.agent
             call.transfer_pending, call.state = False, CallState.UP
         else:
             call.transfer_pending, call.state = True, CallState.TRANSFERRED
-        return [CallTransferred(call=self._info(call), at=fact.at, mode=fact.mode,
+        return [CallTransferred(call=call.info(), at=fact.at, mode=fact.mode,
                                 target=fact.target.number)]
 
-    def _queue_joined(self, call: _Call, fact: QueueJoined) -> list[Event]:
+    def _queue_joined(self, call: CallRecord, fact: QueueJoined) -> list[Event]:
         call.queue = fact.queue
         return []
 
-    def _queue_abandoned(self, call: _Call, fact: QueueAbandoned) -> list[Event]:
+    def _queue_abandoned(self, call: CallRecord, fact: QueueAbandoned) -> list[Event]:
         call.queue = call.queue or fact.queue
         if call.answered_at is None:
             call.abandoned = True
         return []
 
-    def _recording(self, call: _Call, fact: RecordingChanged) -> list[Event]:
+    def _recording(self, call: CallRecord, fact: RecordingChanged) -> list[Event]:
         if fact.path:
             call.recording = fact.path
         if fact.active and not call.recording_active:
             call.recording_active = True
-            return [RecordingStarted(call=self._info(call), at=fact.at)]
+            return [RecordingStarted(call=call.info(), at=fact.at)]
         if not fact.active and call.recording_active:
             call.recording_active = False
-            return [RecordingReady(call=self._info(call), at=fact.at, path=call.recording or "")]
+            return [RecordingReady(call=call.info(), at=fact.at, path=call.recording or "")]
         return []
 
-    def _dtmf(self, call: _Call, fact: DtmfReceived) -> list[Event]:
-        return [CallDtmf(call=self._info(call), at=fact.at, digit=fact.digit)]
+    def _dtmf(self, call: CallRecord, fact: DtmfReceived) -> list[Event]:
+        return [CallDtmf(call=call.info(), at=fact.at, digit=fact.digit)]
 
-    def _variable(self, call: _Call, fact: VariableSet) -> list[Event]:
+    def _variable(self, call: CallRecord, fact: VariableSet) -> list[Event]:
         call.variables[fact.name] = fact.value  # carried by the next snapshots, no event
         return []
 
-    def _gone(self, call: _Call, fact: CallGone) -> list[Event]:
+    def _gone(self, call: CallRecord, fact: CallGone) -> list[Event]:
         for leg in call.legs.values():
             leg.gone, leg.ringing = True, False
         return self._end(call, fact.at)
 
     # -- helpers ---------------------------------------------------------------
 
-    def _end(self, call: _Call, at: float) -> list[Event]:
+    def _end(self, call: CallRecord, at: float) -> list[Event]:
         del self._calls[call.call_id]
         self._ended[call.call_id] = None
         while len(self._ended) > self._remember:
             self._ended.popitem(last=False)
-        if not call.placed and self._origin_outside(call) and not self._has_callee(call):
+        if not call.placed and call.origin_outside() and not call.has_callee():
             call.placed, call.by_pbx = True, True  # rung by us and never got further
-        if not self._reportable(call):
+        if not call.reportable():
             return []
         out: list[Event] = []
         if call.recording_active:
             call.recording_active = False
-            out.append(RecordingReady(call=self._info(call), at=at, path=call.recording or ""))
+            out.append(RecordingReady(call=call.info(), at=at, path=call.recording or ""))
         call.state, call.ringing = CallState.ENDED, []
-        info = replace(self._info(call), ended_at=at, disposition=self._disposition(call))
+        info = replace(call.info(), ended_at=at, disposition=call.disposition())
         out.append(CallEnded(call=info, at=at))
         return out
-
-    def _disposition(self, call: _Call) -> Disposition:
-        if call.answered_at is not None:
-            return Disposition.ANSWERED
-        if call.abandoned:
-            return Disposition.ABANDONED
-        callee_causes = [
-            leg.cause for key, leg in call.legs.items()
-            if key != call.origin or (call.by_pbx and leg.party.outside)
-        ]
-        if CAUSE_BUSY in callee_causes:
-            return Disposition.BUSY
-        inbound = self._parties(call)[0] is Direction.INBOUND
-        if not inbound and any(cause in FAILURE_CAUSES for cause in callee_causes):
-            return Disposition.FAILED  # our call did not go through (congestion, no route)
-        return Disposition.MISSED  # a caller nobody answered, whatever the phones said
-
-    def _reportable(self, call: _Call) -> bool:
-        """A call worth a record: it reached someone, or we dialled a customer."""
-        if self._has_callee(call):
-            return True
-        dialer = call.by_pbx and self._origin_outside(call)
-        return call.placed and (dialer or call.dialed is not None)
-
-    def _origin_side(self, call: _Call, key: str) -> bool:
-        """The origin leg, or a hop to the very same party (Local/1001 dialling PJSIP/1001,
-        a dialer's Local channel dialling the customer's trunk): not a second party."""
-        if key == call.origin:
-            return True
-        origin, leg = call.legs.get(call.origin or ""), call.legs.get(key)
-        return origin is not None and leg is not None and origin.party.number != "" \
-            and leg.party == origin.party
-
-    def _origin_outside(self, call: _Call) -> bool:
-        origin = call.legs.get(call.origin or "")
-        return origin is not None and origin.party.outside
-
-    def _has_callee(self, call: _Call) -> bool:
-        return any(not self._origin_side(call, key) for key in call.legs)
-
-    def _agent_alive(self, call: _Call) -> bool:
-        return any(not leg.gone and leg.party.agent == call.agent
-                   for key, leg in call.legs.items() if not self._origin_side(call, key))
-
-    def _agent_ringing(self, call: _Call, agent: str) -> bool:
-        return any(leg.ringing and leg.party.agent == agent for leg in call.legs.values())
-
-    def _info(self, call: _Call) -> CallInfo:
-        direction, caller, callee = self._parties(call)
-        return CallInfo(
-            call_id=call.call_id, direction=direction, caller=caller, callee=callee,
-            state=call.state, agent=call.agent, started_at=call.started_at,
-            answered_at=call.answered_at, ringing=tuple(call.ringing), queue=call.queue,
-            recording=call.recording, pbx=call.pbx, variables=tuple(sorted(call.variables.items())),
-        )
-
-    def _parties(self, call: _Call) -> tuple[Direction, str, str]:
-        origin_leg = call.legs.get(call.origin or "")
-        origin = origin_leg.party if origin_leg is not None else Party("")
-        others = [leg.party for key, leg in call.legs.items() if not self._origin_side(call, key)]
-        if call.by_pbx and origin.outside:  # a dialer call: we rang the customer
-            return Direction.OUTBOUND, call.agent or "", origin.number
-        callee_party = call.dialed or next(iter(others), None)
-        if call.by_pbx:  # click-to-call: the agent's phone rang first, then the number
-            callee_party = next((p for p in others if p.outside), callee_party)
-        callee = callee_party.number if callee_party is not None else ""
-        if origin.outside:
-            return Direction.INBOUND, origin.number, callee
-        caller = origin.agent or origin.number
-        outside = any(p.outside for p in others)
-        outside = outside or (callee_party is not None and callee_party.outside)
-        return (Direction.OUTBOUND if outside else Direction.INTERNAL), caller, callee
-
-
-def _is_service(party: Party) -> bool:
-    return not party.outside and party.agent is None
