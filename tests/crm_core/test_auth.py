@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from http.cookies import SimpleCookie
 
 import pytest
+from alembic import command
+from sqlalchemy import inspect
 
 from crm_core.auth import AUTH, SESSION_COOKIE, principal_from_token
 from crm_core.auth.principal import Principal
 from crm_core.auth.tokens import SESSION, WIDGET, issue_token
+from crm_core.db import Database, alembic_config
 from crm_core.users import deactivate_user
 from tests.crm_core.test_http_support import PASSWORD, Crm, start_crm
 
@@ -226,3 +230,18 @@ async def test_api_tokens_last_and_work_as_bearers(crm: Crm) -> None:
         "/api/auth/api-token", headers={"Authorization": f"Bearer {widget['token']}"}
     )
     assert resp.status == 403
+
+
+async def test_migration_0003_goes_down_and_up_again(database_url: str) -> None:
+    async def tables() -> set[str]:
+        db = Database(database_url)
+        async with db.engine.connect() as conn:
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        await db.close()
+        return names
+
+    assert {"auth_tokens", "lead_forms"} <= await tables()
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0002")
+    assert not {"auth_tokens", "lead_forms"} & await tables()
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
+    assert {"auth_tokens", "lead_forms"} <= await tables()
