@@ -42,6 +42,8 @@ from pbx_bridge.calls import (
 )
 
 MAX_REMEMBERED_ORIGINATES = 2048
+PSEUDO_CHANNELS = ("Snoop/", "Announcer/", "CBAnn/", "CBRec/", "Recorder/", "Message/",
+                   "UnicastRTP/", "MulticastRTP/", "AudioSocket/", "Bridge/")
 STATE_RING = 4  # a channel created by an incoming call (Local ;2 halves too, hence not Local)
 
 
@@ -150,6 +152,8 @@ class CallTracker:
         uid = fields.get(prefix + "Uniqueid")
         if not uid or uid in self.chans or uid == "<unknown>":
             return []
+        if fields.get(prefix + "Channel").startswith(PSEUDO_CHANNELS):
+            return []  # no party behind it: a spy's snoop, a conference announcer, RTP media
         call_id = fields.get(prefix + "Linkedid") or uid
         if self.machine.has_ended(call_id):
             return []

@@ -396,3 +396,20 @@ def test_dialer_through_a_local_channel_and_a_queue() -> None:
         ("call.answered", 6.0, "out", "2001", "34917000001", "2001", (), None),
         ("call.ended", 30.0, "out", "2001", "34917000001", "2001", (), "answered"),
     ]
+
+
+def test_media_and_snoop_channels_are_not_parties() -> None:
+    """ARI external media and ChanSpy snoops join the call's Linkedid but nobody is on them."""
+    pbx, tracker = Pbx(), CallTracker()
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001"))]
+    stream += answered_call(pbx, TRUNK, PHONE, "1001")
+    stream += [(4.0, pbx.new("UnicastRTP/127.0.0.1:4000-0x7f01", TRUNK, 6, "", "s")),
+               (4.0, pbx.new("Snoop/1800000000.1-00000001", TRUNK, 6, "", "s")),
+               (4.5, pbx.ev("BridgeEnter", "UnicastRTP/127.0.0.1:4000-0x7f01",
+                            BridgeUniqueid="b1"))]
+    run(tracker, stream)
+    assert tracker.channels(pbx.uid(TRUNK)) == CallChannels(TRUNK, PHONE, PHONE)
+    events = run(tracker, hangup_all(pbx, 9.0, TRUNK, PHONE))
+    assert rows(events) == [
+        ("call.ended", 9.0, "in", "34911111111", "912000001", "1001", (), "answered")]
+    assert tracker.chans == {} and tracker.calls == {}
