@@ -11,7 +11,6 @@ import hashlib
 import json
 from typing import Any
 
-import phonenumbers
 from aiohttp import web
 
 from crm_core import DATABASE
@@ -40,26 +39,26 @@ PBX_PORT = web.AppKey("widget_pbx_port", PbxPort)
 puts the port here (`app[web_widget.PBX_PORT] = port`)."""
 IDEMPOTENCY = web.AppKey("call_idempotency", IdempotencyStore)
 DIAL_OPTIONS = web.AppKey("dial_options", dict[str, Any])
-"""`{"region": "ES", "national": bool}`: with `national`, numbers of the home region
-are handed to the PBX without the country prefix (trunks that want national format)."""
+"""`{"region": "ES", "national": bool}`: with `national` (setting `dial_national`) agents
+may type numbers without the country prefix and the home region's is added."""
 
 MAX_EXTENSION_DIGITS = 6
 DTMF_DIGITS = set("0123456789*#ABCD")
 
 
 def dial_string(raw: object, options: dict[str, Any], field: str = "to") -> str:
-    """What the PBX dials for what an agent typed: an extension, or E.164 (or national)."""
+    """What the PBX dials for what an agent typed: an extension as is, else E.164."""
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationFailed("give the number to call", field=field)
     text = raw.strip()
     if text.isdigit() and len(text) <= MAX_EXTENSION_DIGITS:
         return text  # an internal extension: dialled as is
     region = str(options.get("region", "ES"))
-    e164 = normalise(text, region, field=field)
-    parsed = phonenumbers.parse(e164)
-    if options.get("national") and phonenumbers.region_code_for_number(parsed) == region.upper():
-        return str(parsed.national_number)
-    return e164
+    if not options.get("national") and not text.startswith(("+", "00")):
+        raise ValidationFailed(
+            f"dial {raw!r} with its country prefix (+34 ...): dialling without it is off "
+            "(setting dial_national)", field=field)
+    return normalise(text, region, field=field)
 
 
 def _port(request: web.Request) -> PbxPort:

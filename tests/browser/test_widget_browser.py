@@ -21,8 +21,9 @@ from tests.web_widget.support import (
 from web_widget import HUB
 
 pytestmark = pytest.mark.browser
+expect.set_options(timeout=15_000)  # two shared cores: give Chromium room under load
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SHOTS = Path(__file__).parent / "screenshots"
+SHOTS = Path(__file__).parents[2] / "var" / "screenshots"  # git-ignored: to look at, not to keep
 CONTACT = {"kind": "person", "first_name": "Ana", "last_name": "García",
            "company_name": "Acme Ibérica", "tags": ["VIP", "Madrid"],
            "phones": [{"number": "911 23 45 67", "kind": "work"}]}
@@ -103,6 +104,8 @@ async def test_anonymous_visitors_go_to_login_and_the_widget_renders_and_opens(b
     await page.locator("centralita-phone [data-tab=team]").click()
     await expect(page.locator("centralita-phone [data-pane=team] .name")).to_contain_text(
         ["Ana Agente (tú)", "Luis Agente", "Sara Supervisora"])
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / "widget_team.png"))
 
 
 async def test_a_screen_pop_shows_the_card_the_pbx_banner_and_call_controls(
@@ -120,7 +123,7 @@ async def test_a_screen_pop_shows_the_card_the_pbx_banner_and_call_controls(
     await server.app[BUS].publish(PbxOffline(pbx="asterisk", reason="link lost"))
     await expect(page.locator("centralita-phone .banner")).to_have_text(
         "Centralita: PBX desconectada")
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / "widget_pop.png"))
     answered = CallInfo("call-b1", Direction.INBOUND, "+34911234567", "900", CallState.UP,
                         agent="1001", ringing=("1001",), started_at=1.0, answered_at=2.0)

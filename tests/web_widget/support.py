@@ -76,6 +76,7 @@ class RecordingPort:
 def widget_app(db_path: Path, port: RecordingPort, **settings: Any) -> web.Application:
     """The CRM (database, auth) and the widget package on one app, as the roof wires them."""
     settings.setdefault("allowed_origins", (PARTNER_ORIGIN,))
+    settings.setdefault("dial_national", True)
     config = Settings(database_url=f"sqlite+aiosqlite:///{db_path}", **settings)
     deps = Deps(settings=config, bus=InProcessBus())
     app = web.Application(middlewares=[error_middleware])

@@ -8,6 +8,7 @@ import pytest
 
 from crm_core import DATABASE
 from crm_core.calllog import CallLog
+from kernel.errors import ValidationFailed
 from kernel.events import CallAnswered, CallInfo, CallState, Direction
 from tests.web_widget.support import BUS, RecordingPort, login, seed_users, until, widget_app
 from web_widget.calls import IDEMPOTENCY, dial_string
@@ -154,14 +155,18 @@ async def test_another_agents_call_is_refused_and_a_supervisor_may_act(client, p
 
 
 def test_dial_strings_extensions_e164_and_the_national_option():
-    es = {"region": "ES", "national": False}
-    assert dial_string("1002", es) == "1002"
-    assert dial_string("0034 912-345-678", es) == "+34912345678"
-    assert dial_string("(912) 345 678", es) == "+34912345678"
-    assert dial_string("+44 20 7946 0958", es) == "+442079460958"
     national = {"region": "ES", "national": True}
-    assert dial_string("+34 912 345 678", national) == "912345678"
+    assert dial_string("1002", national) == "1002"
+    assert dial_string("0034 912-345-678", national) == "+34912345678"
+    assert dial_string("(912) 345 678", national) == "+34912345678"
     assert dial_string("+44 20 7946 0958", national) == "+442079460958"
+    strict = {"region": "ES", "national": False}
+    assert dial_string("1002", strict) == "1002"
+    assert dial_string("+34 912 345 678", strict) == "+34912345678"
+    assert dial_string("0044 20 7946 0958", strict) == "+442079460958"
+    with pytest.raises(ValidationFailed) as refused:
+        dial_string("912 345 678", strict)
+    assert (refused.value.field, "country prefix" in refused.value.message) == ("to", True)
 
 
 async def test_a_note_during_a_call_lands_on_the_callers_timeline(client):
