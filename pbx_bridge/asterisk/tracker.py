@@ -216,8 +216,9 @@ class CallTracker:
             return []
         view.placed, view.by_pbx = True, by_pbx
         origin = view.parties.get(view.origin or "")
-        if not by_pbx and origin is not None and origin.outside and view.origin_exten:
-            dialed = Party.service(view.origin_exten)  # inbound: the number the caller dialled
+        did = view.origin_exten if view.origin_exten not in ("", "s") else ""
+        if not by_pbx and origin is not None and origin.outside and did:
+            dialed = Party.service(did)  # inbound: the number the caller dialled
         out = self.upsert(call_id, view.origin, now) if view.origin else []
         return out + self.apply(CallPlaced(call_id=call_id, at=now, by_pbx=by_pbx, dialed=dialed))
 

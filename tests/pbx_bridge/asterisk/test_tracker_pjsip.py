@@ -413,3 +413,12 @@ def test_media_and_snoop_channels_are_not_parties() -> None:
     assert rows(events) == [
         ("call.ended", 9.0, "in", "34911111111", "912000001", "1001", (), "answered")]
     assert tracker.chans == {} and tracker.calls == {}
+
+
+def test_inbound_line_without_a_did_names_the_phone_it_rang() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "s"))]
+    stream += answered_call(pbx, TRUNK, PHONE, "1001") + hangup_all(pbx, 5.0, TRUNK, PHONE)
+    ended = [e.call for e in run(tracker, stream) if isinstance(e, CallEnded)]
+    assert [(c.direction.value, c.caller, c.callee, c.agent) for c in ended] == [
+        ("in", "34911111111", "1001", "1001")]
