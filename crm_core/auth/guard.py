@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -127,6 +128,15 @@ def check_csrf(request: web.Request, creds: Credentials) -> None:
         )
 
 
+def _unauthorized() -> web.HTTPUnauthorized:
+    """The API's 401, with the WWW-Authenticate challenge HTTP clients expect."""
+    error = Unauthorized("sign in first: a session cookie or Authorization: Bearer <token>")
+    return web.HTTPUnauthorized(
+        text=json.dumps(error.to_json()), content_type="application/json",
+        headers={"WWW-Authenticate": 'Bearer realm="centralita"'},
+    )
+
+
 def require(*roles: str) -> Callable[[H], H]:
     """Admit signed-in users of `roles` (all roles when none are named).
 
@@ -143,9 +153,7 @@ def require(*roles: str) -> Callable[[H], H]:
         async def guarded(request: web.Request) -> web.StreamResponse:
             creds = await credentials(request)
             if creds is None:
-                raise Unauthorized(
-                    "sign in first: a session cookie or Authorization: Bearer <token>"
-                )
+                raise _unauthorized()
             check_csrf(request, creds)
             if creds.principal.role not in allowed:
                 raise Forbidden(f"this needs the role {' or '.join(sorted(allowed))}")

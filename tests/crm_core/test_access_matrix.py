@@ -195,6 +195,7 @@ async def test_every_route_of_a_private_contact_is_closed_to_other_agents(crm: C
 async def test_the_anonymous_get_json_401s_with_the_error_shape(crm: Crm) -> None:
     resp = await crm.client.get("/api/contacts")
     assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"] == 'Bearer realm="centralita"'
     assert await resp.json() == {"error": {
         "code": "not-authenticated",
         "message": "sign in first: a session cookie or Authorization: Bearer <token>",
