@@ -62,6 +62,8 @@ class Contact(Base):
     """A person or a company we talk to; `visibility` is the C2 sharing rule."""
 
     __tablename__ = "contacts"
+    # "My clients", newest first: one index range, however many contacts others have.
+    __table_args__ = (Index("ix_contacts_manager_id", "manager_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), default="person")
@@ -70,9 +72,7 @@ class Contact(Base):
     company_name: Mapped[str] = mapped_column(String(200), default="")
     type: Mapped[str] = mapped_column(String(32), default="client")
     currency: Mapped[str | None] = mapped_column(String(3))
-    manager_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     visibility: Mapped[str] = mapped_column(String(8), default="private")
     custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

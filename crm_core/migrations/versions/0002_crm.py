@@ -47,7 +47,7 @@ def _contacts() -> None:
             server_default=sa.func.now(),
         ),
     )
-    op.create_index("ix_contacts_manager_id", "contacts", ["manager_id"])
+    op.create_index("ix_contacts_manager_id", "contacts", ["manager_id", "id"])
 
 
 def _leads() -> None:
