@@ -15,6 +15,7 @@ from aiohttp import web
 
 from crm_core import DATABASE
 from crm_core.notes import add_note
+from crm_core.openapi import describe
 from crm_core.phones import normalise
 from kernel.errors import Forbidden, NotFound, PBXUnavailable, ValidationFailed
 from kernel.events import CallInfo
@@ -43,6 +44,21 @@ DIAL_OPTIONS = web.AppKey("dial_options", dict[str, Any])
 may type numbers without the country prefix and the home region's is added."""
 
 MAX_EXTENSION_DIGITS = 6
+_TO = {"type": "string", "minLength": 1, "maxLength": 64,
+       "description": "an extension, or a number (E.164, or national with dial_national)"}
+DIAL_BODY = {"type": "object", "required": ["to"], "properties": {
+    "to": _TO, "agent": {"type": "string", "description": "extension (supervisors, admins)"}}}
+DIALING = {"type": "object", "properties": {
+    "status": {"const": "dialing"}, "to": {"type": "string"}, "agent": {"type": "string"},
+    "action_id": {"type": "string"}}}
+DONE = {"type": "object", "properties": {
+    "call_id": {"type": "string"}, "action": {"type": "string"}, "ok": {"const": True}}}
+TRANSFER_BODY = {"type": "object", "required": ["to"], "properties": {
+    "to": _TO, "mode": {"enum": ["blind", "attended"]}}}
+DTMF_BODY = {"type": "object", "required": ["digits"], "properties": {
+    "digits": {"type": "string", "pattern": "^[0-9*#A-Da-d]{1,32}$"}}}
+NOTE_BODY = {"type": "object", "required": ["text"], "properties": {
+    "text": {"type": "string", "minLength": 1, "maxLength": 20000}}}
 DTMF_DIGITS = set("0123456789*#ABCD")
 
 
@@ -69,6 +85,9 @@ def _port(request: web.Request) -> PbxPort:
 
 
 @routes.post("/api/calls")
+@describe("Click-to-call: the agent's phone rings first, then the PBX dials `to`; send an "
+          "Idempotency-Key so a double click dials once", body=DIAL_BODY, response=DIALING,
+          status=202, tag="calls")
 @require(*CALL_ROLES)
 async def click_to_call(request: web.Request) -> web.Response:
     """Ring the agent's phone first; when it answers, the PBX dials `to` (T6, B5)."""
@@ -127,6 +146,7 @@ def _done(call: CallInfo, action: str, **extra: Any) -> web.Response:
 
 
 @routes.post("/api/calls/{call_id}/hangup")
+@describe("Hang up (or reject) a live call at your extension", response=DONE, tag="calls")
 @require(*CALL_ROLES)
 async def hangup(request: web.Request) -> web.Response:
     call = owned_call(request, principal_of(request))
@@ -135,6 +155,7 @@ async def hangup(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/calls/{call_id}/hold")
+@describe("Put the caller on hold", response=DONE, tag="calls")
 @require(*CALL_ROLES)
 async def hold(request: web.Request) -> web.Response:
     call = owned_call(request, principal_of(request))
@@ -143,6 +164,7 @@ async def hold(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/calls/{call_id}/resume")
+@describe("Take the caller off hold", response=DONE, tag="calls")
 @require(*CALL_ROLES)
 async def resume(request: web.Request) -> web.Response:
     call = owned_call(request, principal_of(request))
@@ -151,6 +173,7 @@ async def resume(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/calls/{call_id}/mute")
+@describe("Mute the agent's microphone leg", response=DONE, tag="calls")
 @require(*CALL_ROLES)
 async def mute(request: web.Request) -> web.Response:
     call = owned_call(request, principal_of(request))
@@ -159,6 +182,7 @@ async def mute(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/calls/{call_id}/unmute")
+@describe("Unmute the agent's leg", response=DONE, tag="calls")
 @require(*CALL_ROLES)
 async def unmute(request: web.Request) -> web.Response:
     call = owned_call(request, principal_of(request))
@@ -167,6 +191,7 @@ async def unmute(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/calls/{call_id}/dtmf")
+@describe("Send DTMF digits into the call", body=DTMF_BODY, response=DONE, tag="calls")
 @require(*CALL_ROLES)
 async def dtmf(request: web.Request) -> web.Response:
     call = owned_call(request, principal_of(request))
@@ -178,6 +203,8 @@ async def dtmf(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/calls/{call_id}/transfer")
+@describe("Blind or attended transfer to an extension or a number", body=TRANSFER_BODY,
+          response=DONE, tag="calls")
 @require(*CALL_ROLES)
 async def transfer(request: web.Request) -> web.Response:
     call = owned_call(request, principal_of(request))
@@ -192,6 +219,8 @@ async def transfer(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/calls/{call_id}/notes")
+@describe("A note on the call, shown on the client's timeline", body=NOTE_BODY, status=201,
+          tag="calls")
 @require(*CALL_ROLES)
 async def notes(request: web.Request) -> web.Response:
     """A note typed during (or just after) a call, onto the client's timeline (T13).

@@ -6,10 +6,15 @@ the principal on the request; the socket resolves cookies or `?token=`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from aiohttp import web
 
 from crm_core.auth import (
     PRINCIPAL,
+    ROLES,
+    ROUTE_ROLES,
     Principal,
     principal_from_request,
     principal_from_token,
@@ -29,10 +34,19 @@ __all__ = [
     "principal_of",
     "public",
     "require",
+    "signed_in_socket",
 ]
 
+H = TypeVar("H", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
 SUPERVISORS = ("supervisor", "admin")
 CALL_ROLES = ("agent", "supervisor", "admin")
+
+
+def signed_in_socket(handler: H) -> H:
+    """Mark a WebSocket route as open to every role: it authenticates itself before the
+    upgrade (cookie or `?token=`), which `require` cannot do for widget tokens."""
+    setattr(handler, ROUTE_ROLES, frozenset(ROLES))
+    return handler
 
 
 def principal_of(request: web.Request) -> Principal:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from crm_core import DATABASE
 from crm_core.models import User
+from crm_core.openapi import describe
 from web_widget.calls import HUB
 from web_widget.identity import CALL_ROLES, principal_from_request, public, require
 
@@ -71,6 +72,7 @@ async def login_page(_request: web.Request) -> web.Response:
 
 
 @routes.get("/api/widget/team")
+@describe("Teammates with extension and live presence (the widget's Equipo tab)", tag="widget")
 @require(*CALL_ROLES)
 async def team(request: web.Request) -> web.Response:
     """Teammates with their extension and live presence: the widget's Equipo tab."""
@@ -94,6 +96,7 @@ async def team(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/widget/agents")
+@describe("Every agent's presence, lag and open widgets (supervisors)", tag="widget")
 @require("supervisor", "admin")
 async def agents(request: web.Request) -> web.Response:
     """Every agent's presence, lag and open widgets: what a supervisor watches (B9)."""

@@ -21,7 +21,13 @@ from kernel.errors import Unauthorized, ValidationFailed
 from web_widget.calls import HUB
 from web_widget.guards import OriginGuard
 from web_widget.hub import AgentHub, Outbox
-from web_widget.identity import Principal, agent_key, principal_from_request, principal_from_token
+from web_widget.identity import (
+    Principal,
+    agent_key,
+    principal_from_request,
+    principal_from_token,
+    signed_in_socket,
+)
 
 log = logging.getLogger("centralita.ws")
 routes = web.RouteTableDef()
@@ -52,6 +58,7 @@ def _int_or_none(value: Any) -> int | None:
 
 
 @routes.get("/ws/agent")
+@signed_in_socket
 async def agent_socket(request: web.Request) -> web.StreamResponse:
     request.app[ORIGIN_GUARD].check(request)
     principal = await _authenticate(request)

@@ -8,6 +8,7 @@ import pytest
 
 from crm_core import DATABASE
 from crm_core.calllog import CallLog
+from crm_core.openapi import build_document
 from kernel.errors import ValidationFailed
 from kernel.events import CallAnswered, CallInfo, CallState, Direction
 from tests.web_widget.support import BUS, RecordingPort, login, seed_users, until, widget_app
@@ -189,3 +190,14 @@ async def test_a_note_during_a_call_lands_on_the_callers_timeline(client):
     assert (empty.status, (await empty.json())["error"]["field"]) == (422, "text")
     unknown = await client.post("/api/calls/nope/notes", json={"text": "x"}, headers=bearer(token))
     assert unknown.status == 404
+
+
+async def test_the_widget_routes_are_in_the_api_document_with_their_roles(client):
+    paths = build_document(client.app)["paths"]
+    verbs = ("hangup", "hold", "resume", "mute", "unmute", "dtmf", "transfer", "notes")
+    for path in ["/api/calls", *(f"/api/calls/{{call_id}}/{v}" for v in verbs)]:
+        assert paths[path]["post"]["x-roles"] == ["admin", "agent", "supervisor"], path
+    assert paths["/api/calls"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+        "required"] == ["to"]
+    assert paths["/api/widget/agents"]["get"]["x-roles"] == ["admin", "supervisor"]
+    assert "/ws/agent" not in paths
