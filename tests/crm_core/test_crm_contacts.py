@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from crm_core import contacts, timeline
 from crm_core.access import encode_cursor
@@ -191,3 +192,20 @@ async def test_cursor_pages_cover_everything_once_newest_first(db: Database) -> 
         with pytest.raises(ValidationFailed) as caught:
             await contacts.list_contacts(db, ANA, region=REGION, cursor=foreign)
         assert caught.value.field == "cursor", foreign
+
+
+async def test_a_number_typed_into_search_is_an_index_probe_not_a_scan(db: Database) -> None:
+    await _make(db, ANA, first_name="Marta", phones=["912 34 56 78"])
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]).upper())
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        page = await contacts.list_contacts(db, ANA, region=REGION, q="(912) 345-678")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert _names(page) == ["Marta"]
+    searched = [s for s in statements if "FROM CONTACTS" in s]
+    assert len(searched) == 1 and " LIKE " not in searched[0] and "PHONES.NUMBER =" in searched[0]
