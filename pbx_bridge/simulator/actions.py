@@ -114,7 +114,7 @@ async def _logoff(sim: Simulator, session: Session, request: Message) -> None:
 async def _setvar(sim: Simulator, session: Session, request: Message) -> None:
     chan = sim.pbx.channels.get(request.get("Channel"))
     if chan is None:
-        sim.pbx.globals[request.get("Variable")] = request.get("Value")
+        sim.pbx.global_var(request.get("Variable"), request.get("Value"))
     else:
         sim.pbx.varset(chan, request.get("Variable"), request.get("Value"))
     session.respond(request, Message="Variable Set")

@@ -209,6 +209,12 @@ class Pbx:
             "VarSet", "dialplan,all", [*chan.fields(), ("Variable", variable), ("Value", value)]
         )
 
+    def global_var(self, variable: str, value: str) -> None:
+        """Set(GLOBAL(...)) / Setvar without a channel: VarSet on channel `none`."""
+        self.globals[variable] = value
+        fields = [("Channel", "none"), ("Uniqueid", "none"), ("Variable", variable)]
+        self.event("VarSet", "dialplan,all", [*fields, ("Value", value)])
+
     def newexten(self, chan: Channel, context: str, exten: str, app: str, data: str) -> None:
         chan.context, chan.exten, chan.priority = context, exten, 1
         chan.application, chan.app_data = app, data
@@ -267,12 +273,18 @@ class Pbx:
         bridge.members.append(chan)
         chan.bridge = bridge
         self.event("BridgeEnter", "call,all", [*bridge.fields(), *chan.fields()])
+        if len(bridge.members) == 2:  # BRIDGEPEER names the other party, as Asterisk sets it
+            first, second = bridge.members
+            self.varset(first, "BRIDGEPEER", second.name)
+            self.varset(second, "BRIDGEPEER", first.name)
 
     def bridge_leave(self, bridge: Bridge, chan: Channel) -> None:
         if chan in bridge.members:
             bridge.members.remove(chan)
         chan.bridge = None
         self.event("BridgeLeave", "call,all", [*bridge.fields(), *chan.fields()])
+        if chan.variables.get("BRIDGEPEER"):
+            self.varset(chan, "BRIDGEPEER", "")
 
     def bridge_destroy(self, bridge: Bridge) -> None:
         if self.bridges.pop(bridge.uniqueid, None) is not None:

@@ -48,6 +48,8 @@ async def blind_transfer(sim: Simulator, session: Session, request: Message) -> 
     session.respond(request, Message="Transfer succeeded")
     context, exten = request.get("Context"), request.get("Exten")
     sim.pbx.event("Unhold", "call,all", transferer.fields())
+    sim.pbx.varset(transferer, "BLINDTRANSFER", transferee.name)
+    sim.pbx.varset(transferee, "BLINDTRANSFER", transferer.name)
     sim.pbx.event(
         "BlindTransfer",
         "call,all",
@@ -98,6 +100,8 @@ async def mix_monitor(sim: Simulator, session: Session, request: Message) -> Non
     chan = _find(sim, session, request)
     if chan is not None:
         session.respond(request)
+        if request.get("File"):  # the only place the file name shows: a VarSet
+            sim.pbx.varset(chan, "MIXMONITOR_FILENAME", request.get("File"))
         sim.pbx.event("MixMonitorStart", "call,all", chan.fields())
 
 

@@ -132,6 +132,8 @@ def end_leg(pbx: Pbx, leg: Leg, status: str, far_cause: int, twice: bool = False
     if leg.caller is not None and leg in leg.caller.dialing:
         leg.caller.dialing.remove(leg)
     pbx.dial_end(leg.caller, leg.one, status)
+    if leg.caller is not None and status != CANCEL:
+        pbx.varset(leg.caller, "DIALSTATUS", status)
     if twice:
         pbx.dial_end(leg.caller, leg.one, status)
     if leg.one.gone:
@@ -151,6 +153,7 @@ def connect(pbx: Pbx, leg: Leg, upstream: Leg | None = None) -> Bridge:
     if leg in leg.caller.dialing:
         leg.caller.dialing.remove(leg)
     pbx.dial_end(leg.caller, leg.one, ANSWER)
+    pbx.varset(leg.caller, "DIALSTATUS", ANSWER)
     if upstream is not None:
         answer(pbx, upstream)
     bridge = pbx.bridge_create()

@@ -99,6 +99,9 @@ def complete(pbx: Pbx, consultation: Consultation) -> None:
     pbx.bridge_leave(consult, target)
     pbx.bridge_enter(original, target)
     pbx.event("AttendedTransfer", "call,all", _attended_fields(consultation))
+    for half in (target, target.partner):
+        if half is not None:
+            pbx.varset(half, "ATTENDEDTRANSFER", transferer.name)
     pbx.bridge_destroy(consult)
     partner = transferer.partner
     pbx.hangup(transferer, 16)

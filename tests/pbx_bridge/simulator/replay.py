@@ -152,6 +152,30 @@ def roles(
     return out
 
 
+MEANINGFUL_VARS = {
+    "BRIDGEPEER",
+    "DIALSTATUS",
+    "MIXMONITOR_FILENAME",
+    "BLINDTRANSFER",
+    "ATTENDEDTRANSFER",
+    "QAGENTS_ANSWER",
+    "CAMPAIGN",
+    "ENTRY",
+    "TALK",
+}
+
+
+def variables(messages: list[Message]) -> dict[str, set[str]]:
+    """Which meaningful channel variables each channel role had set (VarSet)."""
+    names = {c: f"chan{i}" for i, c in enumerate(channel_order(messages))}
+    out: dict[str, set[str]] = {}
+    for message in messages:
+        if message.event == "VarSet" and message.get("Variable") in MEANINGFUL_VARS:
+            role = names.get(message["Channel"], message["Channel"])
+            out.setdefault(role, set()).add(message["Variable"])
+    return out
+
+
 def rename(raw: str, trace_order: list[str], live_order: list[str]) -> str:
     """Swap the trace's channel names in an action for the simulator's, by order seen."""
     mapping = dict(zip(trace_order, live_order, strict=False))

@@ -10,6 +10,7 @@ from tests.pbx_bridge.simulator.replay import (
     replay_reconnect,
     roles,
     trace_messages,
+    variables,
 )
 
 SCENARIOS = sorted(
@@ -26,6 +27,8 @@ async def test_scenario_matches_the_real_trace_per_channel_role(scenario: str) -
     if scenario in SOPORTE_SILENT:
         got.pop("member:soporte:Local/2002@queue-agents/n", None)
     assert got == expected
+    # VarSet is mostly left out, but the variables that carry meaning must be there.
+    assert variables(received) == variables(trace_messages(scenario))
 
 
 # Agente 2002 is in both queues, so its device changes are reported for both (as
