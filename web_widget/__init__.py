@@ -2,8 +2,8 @@
 
 `setup(app, deps)` wires: the `AgentHub` on the bus (`HUB`), `/ws/agent`
 behind the Origin guard, the call-control routes, `/widget.js`, the demo
-CRM page `/` and `/login`. The roof hands the live PBX port over with
-`app[web_widget.PBX_PORT] = port` (until `pbx_bridge` defines its own key).
+CRM page `/` and `/login`. The PBX port is `pbx_bridge.PBX_PORT` (re-exported
+here), which `pbx_bridge.setup` fills.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from kernel.deps import Deps
+from pbx_bridge import PBX_PORT
 from web_widget import calls, pages, sockets
-from web_widget.calls import DIAL_OPTIONS, HUB, IDEMPOTENCY, PBX_PORT
+from web_widget.calls import DIAL_OPTIONS, HUB, IDEMPOTENCY
 from web_widget.cors import cors_middleware
 from web_widget.guards import OriginGuard
 from web_widget.hub import HUB_TOPICS, AgentHub

@@ -20,6 +20,7 @@ from crm_core.phones import normalise
 from kernel.errors import Forbidden, NotFound, PBXUnavailable, ValidationFailed
 from kernel.events import CallInfo
 from kernel.web import json_body
+from pbx_bridge import PBX_PORT
 from pbx_bridge.port import OriginateRequest, PbxPort, TransferMode
 from web_widget.hub import AgentHub
 from web_widget.idempotency import Answer, IdempotencyStore
@@ -35,9 +36,6 @@ from web_widget.identity import (
 routes = web.RouteTableDef()
 
 HUB = web.AppKey("agent_hub", AgentHub)
-PBX_PORT = web.AppKey("widget_pbx_port", PbxPort)
-"""The live PBX port. Until `pbx_bridge` defines its own `PBX_PORT` key, the roof
-puts the port here (`app[web_widget.PBX_PORT] = port`)."""
 IDEMPOTENCY = web.AppKey("call_idempotency", IdempotencyStore)
 DIAL_OPTIONS = web.AppKey("dial_options", dict[str, Any])
 """`{"region": "ES", "national": bool}`: with `national` (setting `dial_national`) agents
@@ -79,8 +77,10 @@ def dial_string(raw: object, options: dict[str, Any], field: str = "to") -> str:
 
 def _port(request: web.Request) -> PbxPort:
     port = request.app.get(PBX_PORT)
-    if port is None or not port.online:
-        raise PBXUnavailable("Centralita: PBX desconectada (the PBX link is down)")
+    if port is None or port.name == "none":
+        raise PBXUnavailable("no PBX is configured: set CENTRALITA_AMI_HOST or the Twilio keys")
+    if not port.online:
+        raise PBXUnavailable(f"Centralita: PBX desconectada (the {port.name} link is down)")
     return port
 
 
