@@ -57,6 +57,9 @@ def _security(session: Session, name: str, severity: str, extra: list[tuple[str,
 
 async def handle(sim: Simulator, session: Session, request: Message) -> None:
     name = request.get("Action").lower()
+    if not name:
+        session.respond(request, "Error", Message="Missing action in request")
+        return
     if name == "login":
         await _login(sim, session, request)
         return

@@ -63,19 +63,23 @@ async def blind_transfer(sim: Simulator, session: Session, request: Message) -> 
             ("Extension", exten),
         ],
     )  # fmt: skip
-    transfer.move(sim.pbx, sim.dialplan, transferee, context, exten)
+    transfer.move(sim.pbx, sim.dialplan, [(transferee, context, exten)])
 
 
 async def redirect(sim: Simulator, session: Session, request: Message) -> None:
     chan = _find(sim, session, request)
     if chan is None:
         return
-    session.respond(request, Message="Redirect successful")
-    transfer.move(sim.pbx, sim.dialplan, chan, request.get("Context"), request.get("Exten"))
+    targets = [(chan, request.get("Context"), request.get("Exten"))]
     extra = sim.pbx.channels.get(request.get("ExtraChannel"))
-    if extra is not None and request.get("ExtraExten"):
-        context, exten = request.get("ExtraContext"), request.get("ExtraExten")
-        transfer.move(sim.pbx, sim.dialplan, extra, context, exten)
+    if request.get("ExtraChannel") and extra is None:
+        session.respond(request, "Error", Message="ExtraChannel does not exist")
+        return
+    if extra is not None:
+        context = request.get("ExtraContext") or request.get("Context")
+        targets.append((extra, context, request.get("ExtraExten") or request.get("Exten")))
+    session.respond(request, Message="Redirect successful")
+    transfer.move(sim.pbx, sim.dialplan, targets)
 
 
 async def play_dtmf(sim: Simulator, session: Session, request: Message) -> None:

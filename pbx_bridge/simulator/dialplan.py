@@ -204,6 +204,26 @@ class Dialplan:
                 flows.refuse(pbx, upstream, outcome, late=False)
         return outcome
 
+    async def run_at(self, chan: Channel, context: str, exten: str) -> None:
+        """An answered channel sent to `context,exten` (Redirect, blind transfer)."""
+        pbx = self.pbx
+        if context == "from-internal":
+            pbx.newexten(chan, context, exten, "Dial", f"Local/{exten}@agent-answer")
+            await self.dial(chan, exten, "agent-answer", None)
+        elif context == "from-pstn" and exten in DIDS:
+            did = DIDS[exten]
+            if did.queue is not None:
+                pbx.newexten(chan, context, exten, "Queue", did.queue)
+                await self.queues.enter(chan, did.queue)
+            else:
+                pbx.newexten(chan, context, exten, "Dial", f"Local/{did.exten}@{did.context}")
+                await self.dial(chan, did.exten, did.context, did.timeout)
+        elif context == "dialer-connect":
+            pbx.newexten(chan, context, exten, "Queue", exten)
+            await self.queues.enter(chan, exten)
+        if chan.bridge is None and not chan.gone and chan not in self.queues.all_callers():
+            flows.teardown(pbx, chan)  # unanswered, or no such extension: the dialplan ends
+
     async def after_answer(self, one: Channel, request: dict[str, str]) -> None:
         """What an originated ;1 runs once answered: its Context/Exten or Application."""
         pbx = self.pbx

@@ -102,6 +102,9 @@ class Queues:
         self.dialplan = dialplan
         self.queues = default_queues()
 
+    def all_callers(self) -> list[Channel]:
+        return [caller for queue in self.queues.values() for caller in queue.callers]
+
     def waiting(self) -> int:
         """How many callers wait in any queue (none once every call is connected)."""
         return sum(len(queue.callers) for queue in self.queues.values())

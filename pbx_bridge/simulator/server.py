@@ -25,6 +25,7 @@ from pbx_bridge.simulator.queues import Queues
 log = logging.getLogger(__name__)
 GREETING = b"Asterisk Call Manager/11.0.0\r\n"
 BEHAVIOURS = ("answer", "noanswer", "busy")
+SLOW_CLIENT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(eq=False)
@@ -41,8 +42,15 @@ class Session:
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     def send(self, message: Message) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(encode_message(message))
+        """Queue a message; a client that stops reading is cut, as Asterisk does."""
+        if self.writer.is_closing():
+            return
+        if self.writer.transport.get_write_buffer_size() > SLOW_CLIENT_BYTES:
+            log.warning("AMI client %s stopped reading; disconnecting it", self.number)
+            self.closed.set()
+            self.writer.transport.abort()
+            return
+        self.writer.write(encode_message(message))
 
     def respond(self, request: Message, status: str = "Success", **fields: str) -> None:
         headers = [("Response", status)]

@@ -18,17 +18,26 @@ from pbx_bridge.simulator.dialplan import Dialplan
 from pbx_bridge.simulator.flows import ANSWER, Leg
 
 
-def move(pbx: Pbx, dialplan: Dialplan, moved: Channel, context: str, exten: str) -> None:
-    """Take `moved` out of its bridge, end the other side, and dial `exten` from it."""
-    bridge = moved.bridge
-    if bridge is not None:
-        for other in [c for c in bridge.members if c is not moved]:
+def move(
+    pbx: Pbx,
+    dialplan: Dialplan,
+    targets: list[tuple[Channel, str, str]],
+) -> None:
+    """Take each channel out of its bridge, end the parties left behind, and run
+    `context,exten` on it (Redirect with ExtraChannel moves two at once)."""
+    moving = [chan for chan, _, _ in targets]
+    for chan in moving:
+        bridge = chan.bridge
+        if bridge is None:
+            continue
+        for other in [c for c in bridge.members if c not in moving]:
             pbx.bridge_leave(bridge, other)
             flows.teardown(pbx, other, 16, how="ami")
-        pbx.bridge_leave(bridge, moved)
-        pbx.bridge_destroy(bridge)
-    pbx.newexten(moved, context, exten, "Dial", f"Local/{exten}@agent-answer")
-    dialplan.spawn(dialplan.dial(moved, exten, "agent-answer", None))
+        pbx.bridge_leave(bridge, chan)
+        if not bridge.members:
+            pbx.bridge_destroy(bridge)
+    for chan, context, exten in targets:
+        dialplan.spawn(dialplan.run_at(chan, context, exten))
 
 
 @dataclass(eq=False)

@@ -163,3 +163,49 @@ async def test_per_call_agent_timing_does_not_change_the_agent_for_later_calls(
     agent_dials = [m for m in _events(client, "DialEnd") if "Channel" in m]
     statuses = [(m["Channel"] == second.name, m["DialStatus"]) for m in agent_dials]
     assert statuses == [(False, "CANCEL"), (True, "ANSWER")]
+
+
+async def test_redirect_with_extra_channel_moves_both_parties(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    caller = await sim.inbound(caller="34600000077", extension="1001", answer_after=0.1, talk=60)
+    await client.until(lambda m: m.event == "BridgeEnter" and m["Channel"] == caller.name)
+    agent = next(c for c in caller.bridge.members if c is not caller) if caller.bridge else None
+    assert agent is not None
+    reply = await client.send(
+        "Redirect",
+        ActionID="r1",
+        Channel=caller.name,
+        Context="from-pstn",
+        Exten="912000010",
+        Priority="1",
+        ExtraChannel=agent.name,
+        ExtraContext="from-internal",
+        ExtraExten="1002",
+        ExtraPriority="1",
+    )
+    assert reply.get("Message") == "Redirect successful"
+    joined = await client.until(lambda m: m.event == "QueueCallerJoin")
+    dialled = await client.until(
+        lambda m: m.event == "DialBegin" and m.get("Channel") == agent.name
+    )
+    assert (joined["Channel"], joined["Uniqueid"], joined["Queue"]) == (
+        caller.name,
+        caller.uniqueid,
+        "ventas",
+    )
+    assert dialled["DestChannel"].startswith("Local/1002@agent-answer-")
+    left = {m["Channel"] for m in _events(client, "BridgeLeave")}
+    hung = {m["Channel"] for m in _events(client, "Hangup")}
+    assert left == {caller.name, agent.name} and hung.isdisjoint(left)
+
+
+async def test_a_message_without_action_is_refused(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    client.writer.write(b"ActionID: x1\r\nFoo: bar\r\n\r\n")
+    reply = await client.until(lambda m: m.action_id == "x1")
+    assert reply.headers == [
+        ("Response", "Error"),
+        ("ActionID", "x1"),
+        ("Message", "Missing action in request"),
+    ]
