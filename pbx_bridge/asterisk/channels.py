@@ -136,6 +136,7 @@ class Chan:
     bridge: str = ""
     dial_string: str = ""
     hint: int = 0  # the cause DialEnd gave (BUSY, CONGESTION...) before the Hangup
+    epoch: int = 0  # the AMI session (FullyBooted count) that last mentioned it
 
 
 @dataclass(slots=True)

@@ -44,6 +44,12 @@ DIAL_FAILURE_CAUSES = {"BUSY": 17, "CONGESTION": 34, "CHANUNAVAIL": 20, "NOANSWE
 STATE_RINGING, STATE_UP = 5, 6
 
 
+def fully_booted(t: CallTracker, m: Message, now: float) -> list[Event]:
+    """A new AMI session: channels not heard of in it are only as alive as the next lists say."""
+    t.epoch += 1
+    return []
+
+
 def newchannel(t: CallTracker, m: Message, now: float) -> list[Event]:
     return t.add_channel(m, "", now)
 
@@ -321,6 +327,7 @@ def _int(value: str, default: int = 0) -> int:
 
 
 HANDLERS: dict[str, Handler] = {
+    "FullyBooted": fully_booted,
     "Newchannel": newchannel,
     "NewCallerid": caller_id,
     "Newstate": newstate,

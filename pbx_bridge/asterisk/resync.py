@@ -28,7 +28,10 @@ def reconcile(t: CallTracker, channels: list[Message], bridges: list[Message],
               queue: list[Message], now: float) -> list[Event]:
     live = {m.get("Uniqueid"): m for m in channels if m.get("Uniqueid")}
     out: list[Event] = []
-    for uid in [u for u in t.chans if u not in live]:
+    # Gone while we were away; a channel heard of in this session is alive past the list
+    # (its own Hangup will come live), whatever a list taken a moment earlier says.
+    stale = [u for u, c in t.chans.items() if u not in live and (c.epoch < t.epoch or not t.epoch)]
+    for uid in stale:
         out += t.hang_up(uid, 0, now)
     adopted: list[str] = []
     for uid, item in live.items():
@@ -95,7 +98,8 @@ def _adopt_call(t: CallTracker, call_id: str, live: dict[str, Message], now: flo
         chans = t.chans_of(call_id, leg)
         up = [c for c in chans if str(c.state) == STATE_UP and c.bridge]
         if up:
-            since = now - _seconds(live[up[0].uniqueid].get("Duration"))
+            item = live.get(up[0].uniqueid)
+            since = now - _seconds(item.get("Duration")) if item is not None else now
             out += t.apply(LegAnswered(call_id=call_id, at=since, leg=leg))
         elif any(str(c.state) == STATE_RINGING for c in chans):
             out += t.apply(LegRinging(call_id=call_id, at=now, leg=leg))

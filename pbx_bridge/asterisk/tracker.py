@@ -41,7 +41,7 @@ from pbx_bridge.calls import (
     Party,
 )
 
-MAX_REMEMBERED_ORIGINATES = 2048
+MAX_REMEMBERED = 2048
 PSEUDO_CHANNELS = ("Snoop/", "Announcer/", "CBAnn/", "CBRec/", "Recorder/", "Message/",
                    "UnicastRTP/", "MulticastRTP/", "AudioSocket/", "Bridge/")
 STATE_RING = 4  # a channel created by an incoming call (Local ;2 halves too, hence not Local)
@@ -71,6 +71,8 @@ class CallTracker:
         self.calls: dict[str, CallView] = {}
         self.originated: OrderedDict[str, str] = OrderedDict()  # dial string -> call id
         self.results: OrderedDict[str, None] = OrderedDict()  # ActionIDs already reported
+        self.gone: OrderedDict[str, None] = OrderedDict()  # Uniqueids whose Hangup we saw
+        self.epoch = 0  # AMI sessions seen (FullyBooted), to tell stale channels from new ones
         self._last: Message | None = None
 
     # -- public ------------------------------------------------------------------
@@ -132,7 +134,10 @@ class CallTracker:
         return self.machine.apply(fact)
 
     def chan(self, m: Message, prefix: str = "") -> Chan | None:
-        return self.chans.get(m.get(prefix + "Uniqueid"))
+        chan = self.chans.get(m.get(prefix + "Uniqueid"))
+        if chan is not None:
+            chan.epoch = self.epoch  # heard of in this session: alive after any list we get
+        return chan
 
     def chans_of(self, call_id: str, leg: str | None) -> list[Chan]:
         view = self.calls.get(call_id)
@@ -150,7 +155,7 @@ class CallTracker:
     def add_channel(self, fields: Message, prefix: str, now: float) -> list[Event]:
         """A channel we had not seen: from Newchannel, a Dest* block, or a resync list."""
         uid = fields.get(prefix + "Uniqueid")
-        if not uid or uid in self.chans or uid == "<unknown>":
+        if not uid or uid in self.chans or uid in self.gone or uid == "<unknown>":
             return []
         if fields.get(prefix + "Channel").startswith(PSEUDO_CHANNELS):
             return []  # no party behind it: a spy's snoop, a conference announcer, RTP media
@@ -159,7 +164,8 @@ class CallTracker:
             return []
         name = fields.get(prefix + "Channel")
         chan = Chan(name, uid, call_id, leg_key(name), _int(fields.get(prefix + "ChannelState")),
-                    known_number(fields.get(prefix + "CallerIDNum")), fields.get(prefix + "Exten"))
+                    known_number(fields.get(prefix + "CallerIDNum")), fields.get(prefix + "Exten"),
+                    epoch=self.epoch)
         self.chans[uid] = chan
         view = self.calls.setdefault(call_id, CallView())
         view.legs.setdefault(chan.leg, set()).add(uid)
@@ -223,6 +229,9 @@ class CallTracker:
         return out + self.apply(CallPlaced(call_id=call_id, at=now, by_pbx=by_pbx, dialed=dialed))
 
     def hang_up(self, uid: str, cause: int, now: float) -> list[Event]:
+        self.gone[uid] = None  # a list taken before this Hangup must not bring it back
+        while len(self.gone) > MAX_REMEMBERED:
+            self.gone.popitem(last=False)
         chan = self.chans.pop(uid, None)
         if chan is None:
             return []
@@ -270,13 +279,13 @@ class CallTracker:
         if action_id in self.results:
             return False
         self.results[action_id] = None
-        while len(self.results) > MAX_REMEMBERED_ORIGINATES:
+        while len(self.results) > MAX_REMEMBERED:
             self.results.popitem(last=False)
         return True
 
     def remember_originate(self, dial: str, call_id: str) -> None:
         self.originated[dial] = call_id
-        while len(self.originated) > MAX_REMEMBERED_ORIGINATES:
+        while len(self.originated) > MAX_REMEMBERED:
             self.originated.popitem(last=False)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from kernel.events import CallEnded, CallEvent, Event, OriginateResult
 from pbx_bridge.asterisk.protocol import Message
 from pbx_bridge.asterisk.tracker import CallChannels, CallTracker
+from tests.pbx_bridge.asterisk.test_tracker_traces import NEW_SESSION
 
 Stream = list[tuple[float, Message]]
 
@@ -422,3 +423,29 @@ def test_inbound_line_without_a_did_names_the_phone_it_rang() -> None:
     ended = [e.call for e in run(tracker, stream) if isinstance(e, CallEnded)]
     assert [(c.direction.value, c.caller, c.callee, c.agent) for c in ended] == [
         ("in", "34911111111", "1001", "1001")]
+
+
+def listed(pbx: Pbx, name: str) -> Message:
+    """The CoreShowChannel item Asterisk would list for a channel."""
+    fields = pbx.chans[name]
+    return Message([("Event", "CoreShowChannel"), *fields.items(), ("Application", "Wait"),
+                    ("ApplicationData", ""), ("Duration", "00:00:01"), ("BridgeId", "")])
+
+
+def test_resync_racing_the_live_events_of_the_new_session() -> None:
+    """Lists are taken while live events flow: a call born after CoreShowChannels is not
+    ended for missing from it, a channel listed but hung up since is not adopted."""
+    pbx, tracker = Pbx(), CallTracker()
+    first = [(0.0, NEW_SESSION), (0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001"))]
+    run(tracker, first + answered_call(pbx, TRUNK, PHONE, "1001"))
+    fresh, late = "PJSIP/trunk-00000020", "PJSIP/trunk-00000021"
+    pbx.new(late, None, 4, "34933333333", "912000001")  # listed, then hangs up, unseen born
+    second = [(10.0, NEW_SESSION), (10.1, pbx.new(fresh, None, 4, "34922222222", "912000001")),
+              (10.2, pbx.ev("Hangup", late, Cause="16"))]
+    events = run(tracker, second) + tracker.resync([listed(pbx, late)], [], [], 10.3)
+    assert rows(events) == [  # the first call ended while the link was down
+        ("call.ended", 10.3, "in", "34911111111", "912000001", "1001", (), "answered")]
+    assert sorted(c.name for c in tracker.chans.values()) == [fresh]
+    events = run(tracker, [(15.0, pbx.ev("Hangup", fresh, Cause="16"))])
+    assert rows(events) == [
+        ("call.ended", 15.0, "in", "34922222222", "912000001", None, (), "missed")]

@@ -15,30 +15,44 @@ from typing import Any
 from kernel.events import CallAnswered, CallEnded, CallEvent, QueueMemberChanged
 from pbx_bridge.asterisk.protocol import Message
 from pbx_bridge.asterisk.tracker import CallChannels, CallTracker
-from tests.pbx_bridge.asterisk.test_tracker_traces import brief, call, ended_calls, load
+from tests.pbx_bridge.asterisk.test_tracker_traces import (
+    NEW_SESSION,
+    brief,
+    call,
+    ended_calls,
+    load,
+)
 
 OFFSET = 6.39
 LISTS_END = 0.603  # BridgeListComplete of the second connection
 C1, C2, C3 = "1795546861.170", "1795546861.174", "1795546861.178"
 
 
-def after() -> tuple[dict[str, list[Message]], list[tuple[float, Message]]]:
-    """The second connection split into its resync lists and the live events after them."""
+Timed = list[tuple[float, Message]]
+
+
+def after() -> tuple[dict[str, list[Message]], Timed, Timed]:
+    """The second connection: its resync lists, what came before them (Login, FullyBooted)
+    and the live events after them, on the first connection's clock."""
     messages = load("reconnect_resync_after")
     lists: dict[str, list[Message]] = {"channels": [], "bridges": [], "queue": []}
     kinds = {"CoreShowChannel": "channels", "BridgeListItem": "bridges", "QueueParams": "queue",
              "QueueMember": "queue", "QueueEntry": "queue"}
     end = next(i for i, (_, m) in enumerate(messages) if m.event == "BridgeListComplete")
-    for _, m in messages[:end]:
+    opening = []
+    for t, m in messages[:end]:
         if m.event in kinds:
             lists[kinds[m.event]].append(m)
-    return lists, [(t + OFFSET, m) for t, m in messages[end + 1:]]
+        else:
+            opening.append((t + OFFSET, m))
+    return lists, opening, [(t + OFFSET, m) for t, m in messages[end + 1:]]
 
 
 def reconnect(tracker: CallTracker) -> list[Any]:
-    lists, live = after()
-    events = tracker.resync(lists["channels"], lists["bridges"], lists["queue"],
-                            LISTS_END + OFFSET)
+    lists, opening, live = after()
+    events = [e for now, m in opening for e in tracker.feed(m, now)]
+    events += tracker.resync(lists["channels"], lists["bridges"], lists["queue"],
+                             LISTS_END + OFFSET)
     return events + [e for now, m in live for e in tracker.feed(m, now)]
 
 
@@ -83,8 +97,9 @@ def test_drop_while_ringing_then_resync_sees_the_answers() -> None:
 
 def test_restart_adopts_live_calls_from_the_lists() -> None:
     tracker = CallTracker()
-    lists, live = after()
+    lists, opening, live = after()
     now = LISTS_END + OFFSET
+    assert [e for t, m in opening for e in tracker.feed(m, t)] == []
     events = tracker.resync(lists["channels"], lists["bridges"], lists["queue"], now)
     members = [brief(e) for e in events if isinstance(e, QueueMemberChanged)]
     assert members == [  # 2001 is on the queue call (2 = in use)
@@ -115,11 +130,13 @@ def test_calls_gone_while_away_end_at_the_resync() -> None:
     tracker = CallTracker()
     for now, m in load("reconnect_resync_before"):
         tracker.feed(m, now)
+    tracker.feed(NEW_SESSION, 30.0)
     events = tracker.resync([], [], [], 30.0)
     assert [(c["call_id"], c["disposition"], c["ended_at"]) for c in ended_calls(events)] == [
         (C1, "answered", 30.0), (C2, "answered", 30.0), (C3, "answered", 30.0)]
-    _, live = after()
+    _, _, live = after()
     assert [e for now, m in live for e in tracker.feed(m, now) if isinstance(e, CallEvent)] == []
+    tracker.feed(NEW_SESSION, 31.0)
     assert [e for e in tracker.resync([], [], [], 31.0) if isinstance(e, CallEvent)] == []
 
 
@@ -184,6 +201,7 @@ def test_dialer_run_twice_delivered_and_cut_mid_way() -> None:
     for now, m in messages:
         if now < 10.0:
             events += tracker.feed(m, now) + tracker.feed(m, now)
+    tracker.feed(NEW_SESSION, 40.0)
     events += tracker.resync([], [], [], 40.0)  # everything hung up while we were away
     calls = {c["call_id"]: (c["disposition"], c["agent"]) for c in ended_calls(events)}
     assert len(ended_calls(events)) == len(calls) == 6
@@ -222,6 +240,7 @@ def test_a_transfer_done_while_away_is_seen_on_resync() -> None:
             ours.feed(m, now)
         if now < 6.0:
             pbx_view.feed(m, now)
+    ours.feed(NEW_SESSION, 6.0)
     events = ours.resync(as_channel_list(pbx_view, 6.0), [], [], 6.0)
     events += [e for now, m in messages if now >= 6.0 for e in ours.feed(m, now)]
     assert [brief(e) for e in events] == [  # answered "Duration: 1 s" before the resync

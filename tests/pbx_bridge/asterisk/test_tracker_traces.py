@@ -30,6 +30,11 @@ MOH_FILE = "/opt/asterisk/var/spool/asterisk/monitor/centralita-recording-test.w
 SPEECH_FILE = "/opt/asterisk/var/spool/asterisk/monitor/recording_speech-mix.wav"
 
 
+# What every new AMI session starts with (after the Login response).
+NEW_SESSION = Message([("Event", "FullyBooted"), ("Privilege", "system,all"),
+                       ("Status", "Fully Booted")])
+
+
 def load(name: str) -> list[tuple[float, Message]]:
     """The trace's messages, each stamped with the time its recv() chunk arrived."""
     data = (FIXTURES / f"{name}.ami").read_bytes()
@@ -365,6 +370,7 @@ def test_disordered_or_lost_messages_never_end_a_call_twice(seed: int) -> None:
             messages = [m for m in messages if rng.random() > 0.1]
         tracker = CallTracker()
         events = [e for now, m in messages for e in tracker.feed(m, now)]
+        tracker.feed(NEW_SESSION, 99.0)
         events += tracker.resync([], [], [], 99.0)
         ended = [e.call.call_id for e in events if isinstance(e, CallEnded)]
         assert len(ended) == len(set(ended)), path.name
