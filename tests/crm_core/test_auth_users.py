@@ -149,3 +149,19 @@ async def test_users_change_their_own_profile_but_not_their_role(crm: Crm) -> No
     assert resp.status == 200
     assert (await crm.client.get("/api/me", headers=crm.bearer("ana"))).status == 401
     await crm.login("ana", "brand-new-pass")
+
+
+async def test_a_weaker_hash_is_upgraded_at_the_next_sign_in(db: Database) -> None:
+    from argon2 import PasswordHasher
+
+    user = await add_user(db, "old", "agent", "s3cret-enough")
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("s3cret-enough")
+    async with db.transaction() as session:
+        row = await session.get(User, user.id)
+        assert row is not None
+        row.password_hash = weak
+    assert await verify_login(db, "old", "s3cret-enough") is not None
+    async with db.session() as session:
+        upgraded = (await session.get(User, user.id)).password_hash  # type: ignore[union-attr]
+    assert upgraded != weak
+    assert upgraded.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
