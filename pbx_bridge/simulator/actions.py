@@ -33,26 +33,26 @@ def _tv() -> str:
 
 
 def _security(session: Session, name: str, severity: str, extra: list[tuple[str, str]]) -> None:
+    """A security event to this session only; where AccountID goes depends on the event."""
     sock = session.writer.get_extra_info("sockname") or ("127.0.0.1", 0)
     peer = session.writer.get_extra_info("peername") or ("127.0.0.1", 0)
-    session.send(
-        Message(
-            [
-                ("Event", name),
-                ("Privilege", "security,all"),
-                ("EventTV", _tv()),
-                ("Severity", severity),
-                ("Service", "AMI"),
-                ("EventVersion", "1"),
-                ("AccountID", session.username),
-                ("SessionID", f"0x{id(session):x}"),
-                ("LocalAddress", f"IPV4/TCP/{sock[0]}/{sock[1]}"),
-                ("RemoteAddress", f"IPV4/TCP/{peer[0]}/{peer[1]}"),
-                *extra,
-                ("SessionTV", _tv()),
-            ]
-        )
-    )
+    account = [("AccountID", session.username)]
+    headers = [
+        ("Event", name),
+        ("Privilege", "security,all"),
+        ("EventTV", _tv()),
+        ("Severity", severity),
+        ("Service", "AMI"),
+        ("EventVersion", "1"),
+        *(account if name == "SuccessfulAuth" else []),
+        ("SessionID", f"0x{id(session):x}"),
+        ("LocalAddress", f"IPV4/TCP/{sock[0]}/{sock[1]}"),
+        ("RemoteAddress", f"IPV4/TCP/{peer[0]}/{peer[1]}"),
+        *extra,
+        ("SessionTV", _tv()),
+        *(account if name != "SuccessfulAuth" else []),
+    ]
+    session.send(Message(headers))
 
 
 async def handle(sim: Simulator, session: Session, request: Message) -> None:

@@ -153,6 +153,7 @@ class Dialplan:
         if leg.settled:
             return
         flows.answer(pbx, leg)
+        leg.two.application, leg.two.app_data = "Wait", "3600"
         if phone.hold_music:
             pbx.event("MusicOnHoldStart", "call,all", [*leg.two.fields(), ("Class", "default")])
             await pbx.sleep(phone.hold_music)
@@ -190,6 +191,8 @@ class Dialplan:
         else:
             cid, conn = (caller.cid_num, caller.cid_name), (caller.cid_num, caller.cid_name)
         leg = flows.new_leg(pbx, caller, exten, context, cid, conn)
+        limit = "" if dial_timeout is None else f",{dial_timeout:g}"
+        caller.application, caller.app_data = "Dial", f"Local/{exten}@{context}{limit}"
         if upstream is not None:
             leg.on_ringing = lambda: flows.ringing(pbx, upstream)
         self.start_far_end(leg, phone)
@@ -285,6 +288,7 @@ class Dialplan:
         return path
 
     async def _hang_up_after(self, chan: Channel, seconds: float) -> None:
+        chan.application, chan.app_data = "Wait", f"{seconds:g}"
         try:
             await asyncio.wait_for(chan.hungup.wait(), seconds / self.pbx.speed)
         except TimeoutError:

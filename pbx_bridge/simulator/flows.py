@@ -101,6 +101,10 @@ def new_leg(
     pbx.local_bridge(one, two)
     dialstring = f"Local/{exten}@{context}" if caller is not None else f"{exten}@{context}"
     leg = Leg(caller, one, two)
+    one.app_data = "(Outgoing Line)"
+    one.application = "AppDial2" if caller is None else "AppDial"
+    if context == "queue-agents":
+        one.application = "AppQueue"
     if connected_on_ring and caller_id is not None:
         leg.connected_on_ring = connected or caller_id
     if before_dial is not None:

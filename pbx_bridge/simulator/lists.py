@@ -78,6 +78,13 @@ async def status(sim: Simulator, session: Session, request: Message) -> None:
             ("BridgeID", chan.bridge.uniqueid if chan.bridge else ""),
             ("Application", chan.application),
             ("Data", chan.app_data),
+            ("Nativeformats", "(slin)"),
+            ("Readformat", "slin"),
+            ("Readtrans", ""),
+            ("Writeformat", "slin"),
+            ("Writetrans", ""),
+            ("Callgroup", "0"),
+            ("Pickupgroup", "0"),
             ("Seconds", str(int(time.monotonic() - chan.created))),
             ("ActionID", request.action_id),
         ]

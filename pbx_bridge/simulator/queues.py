@@ -129,6 +129,7 @@ class Queues:
         """Queue(name): wait on hold music until a member answers or the caller goes."""
         pbx, queue = self.pbx, self.queues[name]
         queue.callers.append(caller)
+        caller.application, caller.app_data = "Queue", f"{name},,,,60"
         joined = time.monotonic()
         pbx.event(
             "QueueCallerJoin",

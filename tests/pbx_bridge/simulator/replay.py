@@ -176,6 +176,23 @@ def variables(messages: list[Message]) -> dict[str, set[str]]:
     return out
 
 
+def shapes(messages: list[Message]) -> dict[str, set[tuple[str, ...]]]:
+    """Header names, in order, of each kind of message (an event, or a response)."""
+    out: dict[str, set[tuple[str, ...]]] = {}
+    for message in messages:
+        kind = message.event or f"Response:{message.response}"
+        out.setdefault(kind, set()).add(tuple(key for key, _ in message.headers))
+    return out
+
+
+def all_trace_shapes() -> dict[str, set[tuple[str, ...]]]:
+    union: dict[str, set[tuple[str, ...]]] = {}
+    for path in FIXTURES.glob("*.ami"):
+        for kind, seen in shapes(trace_messages(path.stem)).items():
+            union.setdefault(kind, set()).update(seen)
+    return union
+
+
 def rename(raw: str, trace_order: list[str], live_order: list[str]) -> str:
     """Swap the trace's channel names in an action for the simulator's, by order seen."""
     mapping = dict(zip(trace_order, live_order, strict=False))

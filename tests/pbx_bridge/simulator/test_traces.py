@@ -6,12 +6,16 @@ import pytest
 
 from tests.pbx_bridge.simulator.replay import (
     FIXTURES,
+    all_trace_shapes,
     replay,
     replay_reconnect,
     roles,
+    shapes,
     trace_messages,
     variables,
 )
+
+TRACE_SHAPES = all_trace_shapes()
 
 SCENARIOS = sorted(
     path.name.removesuffix(".actions.txt")
@@ -29,6 +33,11 @@ async def test_scenario_matches_the_real_trace_per_channel_role(scenario: str) -
     assert got == expected
     # VarSet is mostly left out, but the variables that carry meaning must be there.
     assert variables(received) == variables(trace_messages(scenario))
+    # Wire format: every message the simulator sent has headers, in an order, that
+    # Asterisk itself used for that kind of message somewhere in the traces.
+    known = TRACE_SHAPES
+    unknown = {kind: seen - known.get(kind, set()) for kind, seen in shapes(received).items()}
+    assert {kind: seen for kind, seen in unknown.items() if seen} == {}
 
 
 # Agente 2002 is in both queues, so its device changes are reported for both (as
@@ -48,3 +57,5 @@ async def test_reconnect_lists_and_late_hangups_match_the_real_traces() -> None:
     after = trace_messages("reconnect_resync_after")
     assert roles(first) == roles(before)
     assert roles(second, known=first) == roles(after, known=before)
+    for kind, seen in shapes([*first, *second]).items():
+        assert seen <= TRACE_SHAPES[kind], kind
