@@ -40,6 +40,7 @@ KEY_FIELDS = (
     "Count",
     "MemberName",
     "ListItems",
+    "Application",
     "EventList",
 )
 CHANNEL_KEYS = ("Channel", "DestChannel", "LocalOneChannel", "SpyerChannel", "TransfererChannel")
