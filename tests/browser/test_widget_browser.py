@@ -9,7 +9,16 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from kernel.events import CallAnswered, CallInfo, CallRinging, CallState, Direction, PbxOffline
+from kernel.events import (
+    CallAnswered,
+    CallEnded,
+    CallInfo,
+    CallRinging,
+    CallState,
+    Direction,
+    Disposition,
+    PbxOffline,
+)
 from tests.web_widget.support import (
     BUS,
     PASSWORD,
@@ -136,15 +145,19 @@ async def test_a_screen_pop_shows_the_card_the_pbx_banner_and_call_controls(
     await page.screenshot(path=str(SHOTS / "widget_incall.png"))
 
 
-async def test_a_tel_link_click_places_one_call_even_on_a_double_click(browser, server, port):
+async def test_tel_links_call_once_on_a_double_click_and_several_numbers_ask_which(
+    browser, server, port
+):
     page = await signed_in_page(browser, base_url(server))
     await page.locator("a.tel").first.dblclick()
     await until(lambda: len(port.requests) >= 1)
-    await page.locator("button[data-centralita-call='+34933112233']").click()
-    await until(lambda: len(port.requests) >= 2)
+    # A contact with two numbers: the widget asks which one.
+    await page.locator("button[data-centralita-call='+34911234567,+34622334455']").click()
+    await page.locator("centralita-phone .picker button", has_text="+34622334455").click()
+    await until(lambda: len(port.requests) >= 2, within=15)
     await page.wait_for_load_state("networkidle")
     assert port.requests == [("originate", "+34911234567", "1001"),
-                             ("originate", "+34933112233", "1001")]
+                             ("originate", "+34622334455", "1001")]
 
 
 async def host_page(aiohttp_server, page: dict[str, str]):
@@ -210,3 +223,34 @@ async def test_another_origin_embeds_the_widget_and_a_stranger_is_refused(
         base.replace("http", "ws") + "/ws/agent?resume=0&token=" + token)
     assert outcome == "closed:1006"
     assert app[HUB].channel("1001").sockets and len(app[HUB].channel("1001").sockets) == 1
+
+
+async def test_a_missed_call_in_history_is_called_back_in_one_click(browser, server, port):
+    bus = server.app[BUS]
+    rang = CallInfo("call-m1", Direction.INBOUND, "+34933112233", "900", CallState.RINGING,
+                    ringing=("1001",), started_at=1_790_000_000.0)
+    missed = CallInfo("call-m1", Direction.INBOUND, "+34933112233", "900", CallState.ENDED,
+                      agent="1001", ringing=("1001",), started_at=1_790_000_000.0,
+                      ended_at=1_790_000_020.0, disposition=Disposition.MISSED)
+    await bus.publish(CallRinging(call=rang))
+    await bus.publish(CallEnded(call=missed))
+    await bus.drain()
+    page = await signed_in_page(browser, base_url(server))
+    await page.locator("centralita-phone .launcher").click()
+    await page.locator("centralita-phone [data-tab=history]").click()
+    row = page.locator("centralita-phone [data-pane=history] li.missed")
+    await expect(row.locator(".sub")).to_contain_text("Perdida")
+    await row.locator("button.callback").click()
+    await until(lambda: port.requests == [("originate", "+34933112233", "1001")], within=15)
+
+
+async def test_presence_chosen_in_one_widget_shows_in_a_teammates(browser, server):
+    ana = await signed_in_page(browser, base_url(server), "ana")
+    luis = await signed_in_page(browser, base_url(server), "luis")
+    await luis.locator("centralita-phone .launcher").click()
+    await luis.locator("centralita-phone [data-tab=team]").click()
+    await ana.locator("centralita-phone .launcher").click()
+    await ana.locator("centralita-phone select.presence").select_option("away")
+    row = luis.locator("centralita-phone [data-pane=team] li", has_text="Ana Agente")
+    await expect(row.locator(".dot")).to_have_class("dot away")
+    await expect(row.locator(".sub")).to_have_text("1001 · Ausente")
