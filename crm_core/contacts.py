@@ -7,12 +7,11 @@ private contact never appears to someone who may not see it, not even as a
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +22,7 @@ from crm_core.models import (
     Address,
     Contact,
     ContactTag,
+    ContactTerm,
     Email,
     Lead,
     Link,
@@ -30,7 +30,8 @@ from crm_core.models import (
     iso,
     utcnow,
 )
-from crm_core.phones import find_owner, normalise, normalise_or_none
+from crm_core.phones import find_owner, normalise
+from crm_core.search import contact_search, term_rows, terms_of
 from kernel.errors import Forbidden, NotFound, ValidationFailed
 
 KINDS = ("person", "company")
@@ -38,7 +39,6 @@ SCALARS = ("kind", "first_name", "last_name", "company_name", "type", "currency"
            "manager_id", "visibility", "custom")
 LISTS = ("phones", "emails", "tags", "addresses", "links")
 ADDRESS_FIELDS = ("kind", "street", "city", "region", "postcode", "country")
-PHONE_LIKE = re.compile(r"[+(]?[0-9][0-9 ().\-/]{3,40}")
 
 
 # --- input: JSON in, checked column values out ----------------------------------------
@@ -227,10 +227,15 @@ async def cards(session: AsyncSession, contacts: Sequence[Contact]) -> list[dict
 
 
 async def _replace_children(
-    session: AsyncSession, contact_id: int, data: Mapping[str, Any], region: str
+    session: AsyncSession, contact: Contact, data: Mapping[str, Any], region: str
 ) -> None:
     """Rewrite the child lists `data` names; lists it does not name stay as they are."""
+    contact_id = contact.id
     rows: list[Any] = []
+    if {"first_name", "last_name", "company_name"} & set(data):
+        await session.execute(delete(ContactTerm).where(ContactTerm.contact_id == contact_id))
+        rows += term_rows(contact_id, terms_of(contact.first_name, contact.last_name,
+                                               contact.company_name))
     if "phones" in data:
         await session.execute(delete(Phone).where(Phone.contact_id == contact_id))
         rows += [Phone(number=n, kind=k, position=i, contact_id=contact_id)
@@ -274,7 +279,7 @@ async def create_contact(
     async with db.transaction() as session:
         session.add(contact)
         await _flush(session)
-        await _replace_children(session, contact.id, data, region)
+        await _replace_children(session, contact, data, region)
         await session.flush()
         return (await cards(session, [contact]))[0]
 
@@ -318,7 +323,7 @@ async def update_contact(
                 setattr(contact, key, _scalar(key, data[key]))
         _check_named(contact)
         contact.updated_at = utcnow()
-        await _replace_children(session, contact.id, data, region)
+        await _replace_children(session, contact, data, region)
         await _flush(session)
         return (await cards(session, [contact]))[0]
 
@@ -327,34 +332,6 @@ async def delete_contact(db: Database, viewer: Viewer, contact_id: int) -> None:
     async with db.transaction() as session:
         contact = await _writable(session, viewer, contact_id)
         await session.delete(contact)
-
-
-def like_pattern(q: str) -> str:
-    """`q` as a case-folded LIKE pattern (escape `\\`): a typed `%` or `_` is literal."""
-    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def search_condition(q: str, region: str) -> ColumnElement[bool]:
-    """`q` as a phone number in any written form, an e-mail, a name or a company.
-
-    Something written like a phone number that is one is looked up by the
-    phones index alone: a number typed into the search box must answer as
-    fast as a screen-pop, not scan every name.
-    """
-    text = q.strip()
-    number = normalise_or_none(text, region) if PHONE_LIKE.fullmatch(text) else None
-    if number is not None:
-        return Contact.id.in_(select(Phone.contact_id).where(
-            Phone.number == number, Phone.contact_id.is_not(None)))
-    pattern = like_pattern(text)
-    by_email = Contact.id.in_(select(Email.contact_id).where(
-        Email.address.like(pattern, escape="\\"), Email.contact_id.is_not(None)))
-    if "@" in text:
-        return by_email
-    full = func.lower(Contact.first_name + " " + Contact.last_name)
-    return or_(full.like(pattern, escape="\\"),
-               func.lower(Contact.company_name).like(pattern, escape="\\"), by_email)
 
 
 async def list_contacts(
@@ -372,7 +349,7 @@ async def list_contacts(
             select(ContactTag.contact_id).where(ContactTag.tag == tag.strip().lower())
         ))
     if q and q.strip():
-        query = query.where(search_condition(q, region))
+        query = query.where(contact_search(q, region))
     after = access.decode_cursor(cursor, int)
     if after is not None:
         query = query.where(Contact.id < int(after[0]))
@@ -402,5 +379,5 @@ async def lookup_by_phone(
 
 __all__ = [
     "cards", "create_contact", "delete_contact", "display_name", "get_contact",
-    "list_contacts", "lookup_by_phone", "parse_emails", "parse_phones", "search_condition",
+    "list_contacts", "lookup_by_phone", "parse_emails", "parse_phones",
 ]

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import access
 from crm_core.access import Viewer
-from crm_core.contacts import cards, like_pattern, parse_emails, parse_phones
+from crm_core.contacts import cards, parse_emails, parse_phones
 from crm_core.db import Database
 from crm_core.models import Call, Contact, Email, Lead, Phone, iso, utcnow
 from crm_core.phones import find_owner_e164, normalise, normalise_or_none
+from crm_core.search import like_pattern, term_rows, terms_of
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.events import Direction
 
@@ -218,6 +219,8 @@ async def convert_lead(db: Database, viewer: Viewer, lead_id: int) -> dict[str, 
         session.add(contact)
         await session.flush()
         await _copy_channels(session, lead.id, contact.id)
+        session.add_all(term_rows(contact.id, terms_of(contact.first_name, contact.last_name,
+                                                       contact.company_name)))
         await session.execute(
             update(Call).where(Call.lead_id == lead.id, Call.contact_id.is_(None))
             .values(contact_id=contact.id)

@@ -169,6 +169,21 @@ class ContactTag(Base):
     tag: Mapped[str] = mapped_column(String(64), index=True)
 
 
+class ContactTerm(Base):
+    """One search word of a contact's name or company (see `crm_core.search`).
+
+    Binary ("C") order on PostgreSQL, as on SQLite, so a prefix is one index range.
+    """
+
+    __tablename__ = "contact_terms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = _owned_by("contacts")
+    term: Mapped[str] = mapped_column(
+        String(64).with_variant(String(64, collation="C"), "postgresql"), index=True
+    )
+
+
 # --- the call log and notes (C7) ------------------------------------------------------
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import Connection, inspect
 from crm_core.db import create_engine
 from crm_core.models import Base
 
-CRM_TABLES = {"contacts", "phones", "emails", "addresses", "links", "contact_tags", "leads",
-              "calls", "notes"}
+CRM_TABLES = {"contacts", "phones", "emails", "addresses", "links", "contact_tags",
+              "contact_terms", "leads", "calls", "notes"}
 
 
 def _table_of(diff: Any) -> str | None:
@@ -42,13 +42,14 @@ async def test_the_migrated_schema_matches_the_models(database_url: str) -> None
         # PostgreSQL also lists the indexes behind UNIQUE constraints; those are not ours.
         return {t: sorted(ix["column_names"] for ix in found.get_indexes(t)
                           if "duplicates_constraint" not in ix)
-                for t in ("phones", "contact_tags", "calls")}
+                for t in ("phones", "contact_tags", "contact_terms", "calls")}
 
     async with engine.connect() as conn:
         assert await conn.run_sync(differences) == []
         assert await conn.run_sync(indexes) == {
             "phones": [["contact_id"], ["lead_id"], ["number"]],
             "contact_tags": [["tag"]],
+            "contact_terms": [["contact_id"], ["term"]],
             "calls": [["agent_user_id"], ["contact_id"], ["lead_id"], ["outside_number"],
                       ["started_at", "id"]],
         }

@@ -1,4 +1,4 @@
-"""crm: contacts, phones, e-mails, addresses, links, tags, leads, calls, notes
+"""crm: contacts, phones, e-mails, addresses, links, tags, search terms, leads, calls, notes
 
 Revision ID: 0002
 Revises: 0001
@@ -116,6 +116,15 @@ def _contact_details() -> None:
         sa.Column("tag", sa.String(64), nullable=False),
         sa.UniqueConstraint("contact_id", "tag", name="uq_contact_tags_contact_tag"),
     )
+    op.create_table(
+        "contact_terms",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        _ref("contact_terms", "contact_id", "contacts", "CASCADE", nullable=False),
+        sa.Column("term", sa.String(64).with_variant(sa.String(64, collation="C"), "postgresql"),
+                  nullable=False),
+    )
+    op.create_index("ix_contact_terms_term", "contact_terms", ["term"])
+    op.create_index("ix_contact_terms_contact_id", "contact_terms", ["contact_id"])
     op.create_index("ix_addresses_contact_id", "addresses", ["contact_id"])
     op.create_index("ix_links_contact_id", "links", ["contact_id"])
     op.create_index("ix_contact_tags_tag", "contact_tags", ["tag"])
@@ -177,6 +186,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("notes", "calls", "contact_tags", "links", "addresses", "emails", "phones",
-                  "leads", "contacts"):
+    for table in ("notes", "calls", "contact_terms", "contact_tags", "links", "addresses",
+                  "emails", "phones", "leads", "contacts"):
         op.drop_table(table)
