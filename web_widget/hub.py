@@ -109,7 +109,9 @@ class AgentHub:
         self._clock = clock
         self._channels: dict[str, AgentChannel] = {}
         self._calls: dict[str, CallInfo] = {}
-        self._pops: dict[str, dict[str, Any]] = {}
+        self._pops: dict[str, dict[str, dict[str, Any]]] = {}
+        """call_id -> agent -> card: cards are per agent (a private client pops only for its
+        owner), so a resync must give each agent its own."""
         self._involved: dict[str, set[str]] = {}
         self.pbx_online: dict[str, bool] = {}
 
@@ -182,7 +184,7 @@ class AgentHub:
         """What a widget needs to start over: its live calls and pops, the team, the PBX."""
         chan = self.channel(key)
         calls = [
-            {"call": call_payload(call), "card": self._pops.get(call_id)}
+            {"call": call_payload(call), "card": self._pops.get(call_id, {}).get(key)}
             for call_id, call in self._calls.items()
             if key in self._involved.get(call_id, ())
         ]
@@ -289,7 +291,9 @@ class AgentHub:
             agents = [a for a in pop.agents if a == call.agent]
         else:
             agents = list(pop.agents)
-        self._pops[pop.call_id] = pop.card
+        cards = self._pops.setdefault(pop.call_id, {})
+        for agent in agents:
+            cards[agent] = pop.card
         self._involved.setdefault(pop.call_id, set()).update(agents)
         self.send_many(agents, {"type": "screen_pop", "call_id": pop.call_id, "card": pop.card})
 

@@ -237,3 +237,13 @@ async def test_a_socket_that_stops_reading_is_cut_off_not_buffered_forever():
     items = [slow.queue.get_nowait() for _ in range(slow.queue.qsize())]
     assert items[-1] is None
     await asyncio.sleep(0)
+
+
+async def test_a_resync_gives_each_agent_the_card_popped_for_them_only():
+    hub = AgentHub()
+    await hub.on_event(CallRinging(call=ringing(exts=("1001", "1002"))))
+    await hub.on_event(ScreenPop(call_id="c1", agents=("1001",), card={"name": "Cliente privado"}))
+    await hub.on_event(ScreenPop(call_id="c1", agents=("1002",), card={"name": ""}))
+    assert [c["card"] for c in hub.snapshot("1001")["calls"]] == [{"name": "Cliente privado"}]
+    assert [c["card"] for c in hub.snapshot("1002")["calls"]] == [{"name": ""}]
+    assert hub.snapshot("1003")["calls"] == []
