@@ -25,6 +25,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 @lru_cache(maxsize=256)
 def _regex(pattern: str) -> re.Pattern[str]:
+    # JSON Schema patterns are ECMA-262: a final `$` is the end of the text. In
+    # Python it also matches before a trailing newline, which let "ana\n" pass.
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
     return re.compile(pattern)
 
 
