@@ -209,3 +209,23 @@ async def test_a_message_without_action_is_refused(sim: Simulator) -> None:
         ("ActionID", "x1"),
         ("Message", "Missing action in request"),
     ]
+
+
+async def test_soporte_rings_its_member_round_robin_until_the_caller_abandons() -> None:
+    # 10x, not 40x: the assertions below count rings 1-2 simulated seconds apart.
+    async with Simulator("centralita", "not-a-secret", speed=10) as sim:
+        await sim.start()
+        client = await Client.connect(sim)
+        await client.login()
+        caller = await sim.queue_call(caller="34600555000", queue="soporte", talk=7)
+        await client.until(lambda m: m.event == "Hangup" and m["Channel"] == caller.name)
+    calls = [(m["Queue"], m["MemberName"]) for m in _events(client, "AgentCalled")]
+    no_answer = [(m["Queue"], m["RingTime"]) for m in _events(client, "AgentRingNoAnswer")]
+    abandon = _events(client, "QueueCallerAbandon")
+    # 4 s rings, 1 s retry: called at 0 s and 5 s, unanswered at 4 s, abandoned at 7 s.
+    assert calls == [("soporte", "Agente 2002")] * 2
+    assert no_answer == [("soporte", "4")]
+    assert [(m["Queue"], m["Position"], m["OriginalPosition"]) for m in abandon] == [
+        ("soporte", "1", "1")
+    ]
+    assert sim.live_channels() == []
