@@ -29,6 +29,7 @@ from crm_core.db import Database
 from crm_core.leads import lead_for_unknown
 from crm_core.models import Call, User, iso
 from crm_core.phones import find_owner_e164, normalise_or_none
+from crm_core.search import PHONE_LIKE, like_pattern
 from kernel.bus import Bus
 from kernel.errors import NotFound, ValidationFailed
 from kernel.events import CallEvent, CallInfo, CallState, Direction, Event, RecordingReady
@@ -204,13 +205,18 @@ def _filters(region: str, *, direction: str | None, status: str | None, agent: s
     if moment is not None:
         where.append(Call.started_at >= moment)
     if q and q.strip():
-        number = normalise_or_none(q, region)
-        text = f"%{q.strip()}%"
-        parts: list[ColumnElement[bool]] = [Call.caller.like(text), Call.callee.like(text)]
-        if number is not None:
-            parts.append(Call.outside_number == number)
-        where.append(or_(*parts))
+        where.append(_matching(q.strip(), region))
     return where
+
+
+def _matching(q: str, region: str) -> ColumnElement[bool]:
+    """An outside number in any written form is one index probe; anything else (an
+    extension, part of a number) is looked for in the caller and callee as dialled."""
+    number = normalise_or_none(q, region) if PHONE_LIKE.fullmatch(q) else None
+    if number is not None:
+        return Call.outside_number == number
+    pattern = like_pattern(q)
+    return or_(Call.caller.like(pattern, escape="\\"), Call.callee.like(pattern, escape="\\"))
 
 
 async def list_calls(

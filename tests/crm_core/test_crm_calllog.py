@@ -164,6 +164,9 @@ async def test_agents_see_their_calls_and_their_contacts_calls_only(db: Database
     assert await seen(ADMIN, status="missed") == ["c3"]
     assert await seen(ADMIN, agent="1003") == ["c2"]
     assert await seen(ADMIN, q="0034 611 111 111") == ["c2", "c1"]
+    assert await seen(ADMIN, q="69999") == ["c3"]  # part of a number: as dialled
+    assert await seen(ADMIN, q="10000000") == ["c3", "c2", "c1"]
+    assert await seen(ADMIN, q="%") == []
     assert await seen(ADMIN, since="2026-05-28T20:28:00+00:00") == ["c3"]
     assert await seen(ADMIN, direction="out") == []
     first = await calllog.list_calls(db, ADMIN, region=REGION, limit=2)
