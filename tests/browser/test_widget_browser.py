@@ -28,6 +28,7 @@ from tests.web_widget.support import (
     widget_app,
 )
 from web_widget import HUB
+from web_widget.sockets import close_sockets
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=15_000)  # two shared cores: give Chromium room under load
@@ -254,3 +255,22 @@ async def test_presence_chosen_in_one_widget_shows_in_a_teammates(browser, serve
     row = luis.locator("centralita-phone [data-pane=team] li", has_text="Ana Agente")
     await expect(row.locator(".dot")).to_have_class("dot away")
     await expect(row.locator(".sub")).to_have_text("1001 · Ausente")
+
+
+async def test_the_widget_reconnects_and_resumes_from_its_last_message(browser, server):
+    page = await signed_in_page(browser, base_url(server))
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    await page.evaluate("""() => { window.seqs = [];
+        document.querySelector("centralita-phone").addEventListener("centralita:message",
+            (e) => window.seqs.push(e.detail.seq)); }""")
+    hub = server.app[HUB]
+    before = hub.channel("1001").seq
+    await close_sockets(server.app)  # the server drops every widget's socket
+    await ring(server)  # published while the widget is away or coming back
+    await expect(page.locator("centralita-phone .card .name")).to_have_text("Número desconocido")
+    await until(lambda: len(sockets) == 1 and len(hub.channel("1001").sockets) == 1, within=15)
+    assert f"epoch={hub.epoch}" in sockets[0] and "resume=" in sockets[0]
+    assert await page.locator("centralita-phone .card").count() == 1
+    handled = await page.evaluate("() => window.seqs")
+    assert handled == list(range(before + 1, hub.channel("1001").seq + 1))  # no gap, no repeat
