@@ -17,6 +17,7 @@ from crm_core.auth.tokens import (
     csrf_for,
     issue_token,
     revoke_token,
+    revoke_user_tokens,
 )
 from crm_core.http.body import read_json
 from crm_core.openapi import describe
@@ -97,13 +98,24 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
+LOGOUT_BODY: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"everywhere": {"type": "boolean"}},
+}
+
+
 @routes.post("/api/auth/logout")
-@describe("Sign out: the token or session used for this request stops working", tag="auth")
+@describe("Sign out: the token used stops working; `everywhere` ends every session and token",
+          body=LOGOUT_BODY, tag="auth")
 @require()
 async def logout(request: web.Request) -> web.Response:
     creds = await credentials(request)
-    if creds is not None:
-        await revoke_token(database(request.config_dict), creds.token)
+    body = await read_json(request, LOGOUT_BODY) if request.can_read_body else {}
+    db = database(request.config_dict)
+    if body.get("everywhere"):
+        await revoke_user_tokens(db, request[PRINCIPAL].user_id)
+    elif creds is not None:
+        await revoke_token(db, creds.token)
     response = web.json_response({"status": "signed-out"})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

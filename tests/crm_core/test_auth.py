@@ -154,6 +154,18 @@ async def test_logout_ends_the_session_and_clears_the_cookie(crm: Crm) -> None:
     assert (await crm.client.get("/api/me", headers=crm.bearer("sara"))).status == 200
 
 
+async def test_logout_everywhere_ends_every_token_of_the_user_only(crm: Crm) -> None:
+    phone = await crm.login("ana")
+    laptop = await crm.fresh_bearer("ana")
+    resp = await crm.client.post(
+        "/api/auth/logout", json={"everywhere": True}, headers=crm.bearer("ana")
+    )
+    assert resp.status == 200
+    for headers in (crm.bearer("ana"), laptop, {"Authorization": f"Bearer {phone['token']}"}):
+        assert (await crm.client.get("/api/me", headers=headers)).status == 401
+    assert (await crm.client.get("/api/me", headers=crm.bearer("bruno"))).status == 200
+
+
 async def test_widget_tokens_are_short_bearers_that_cannot_renew_themselves(crm: Crm) -> None:
     resp = await crm.client.post("/api/auth/widget-token", headers=crm.bearer("ana"))
     body = await resp.json()
