@@ -18,6 +18,7 @@ import itertools
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -41,6 +42,9 @@ LIST_COMPLETIONS: dict[str, str] = {
     "ExtensionStateList": "ExtensionStateListComplete",
     "DeviceStateList": "DeviceStateListComplete",
 }
+
+# How many timed-out ActionIDs to remember, so their late answers are dropped.
+ABANDONED_KEPT = 1024
 
 # Events that carry an action's ActionID yet belong to everybody: the dialer
 # and the call tracker follow an Originate's outcome through this one.
@@ -104,17 +108,15 @@ class AMILink:
         self._on_message = on_message
         self._on_connect = on_connect
         self._on_state = on_state
-        self.action_timeout = action_timeout
-        self.list_timeout = list_timeout
+        self.action_timeout, self.list_timeout = action_timeout, list_timeout
         self.connect_timeout = connect_timeout
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
+        self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self._prefix = action_id_prefix
         self._counter = itertools.count(1)
         self._rng = rng or random.Random()
         self._pending: dict[str, _Pending] = {}
+        self._abandoned: OrderedDict[str, None] = OrderedDict()
         self._session: _Session | None = None
         self._online = False
         self._online_event = asyncio.Event()
@@ -225,6 +227,10 @@ class AMILink:
         for action_id, other in list(self._pending.items()):
             if other is pending:
                 del self._pending[action_id]
+                if pending.future.cancelled():  # given up on: drop what still comes
+                    self._abandoned[action_id] = None
+                    while len(self._abandoned) > ABANDONED_KEPT:
+                        self._abandoned.popitem(last=False)
         if not pending.future.done():
             pending.future.cancel()
 
@@ -234,6 +240,12 @@ class AMILink:
         """Route one message to the action waiting for it, else to on_message."""
         action_id = message.action_id
         pending = self._pending.get(action_id) if action_id else None
+        if (
+            pending is None
+            and action_id in self._abandoned
+            and message.event not in BROADCAST_EVENTS
+        ):
+            return  # a late answer or list item of an action that timed out
         if pending is None or pending.future.done() or message.event in BROADCAST_EVENTS:
             self._on_message(message, received_at)
             return
@@ -403,10 +415,7 @@ class AMILink:
 
     def _set_online(self, online: bool, reason: str) -> None:
         self._online = online
-        if online:
-            self._online_event.set()
-        else:
-            self._online_event.clear()
+        (self._online_event.set if online else self._online_event.clear)()
         self._notify_state(online, reason)
 
     def _notify_state(self, online: bool, reason: str) -> None:

@@ -76,6 +76,8 @@ class Behaviour:
     close_after_login: bool = False
     # Actions no recording holds an answer for: answered with a bare success.
     generic: frozenset[str] = frozenset()
+    # Answered only when the next recorded action comes (too late for its timeout).
+    late: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -84,6 +86,7 @@ class Connection:
     opened_at: float = 0.0  # loop time of the accept
     cursor: int = 0
     ids: dict[bytes, bytes] = field(default_factory=dict)  # recorded ActionID -> the link's
+    late: bytes = b""
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -167,16 +170,23 @@ class ReplayServer:
             if behaviour.answer_pings:
                 writer.write(PONG % action_id)
             return True
+        if name == "Logoff" and (step is None or step.action["Action"] != "Logoff"):
+            writer.write(b"Response: Goodbye\r\nActionID: %s\r\n\r\n" % action_id)
+            return False
         assert step is not None, f"{name} sent after the end of the recording"
         assert step.action["Action"] == name, f"expected {step.action['Action']}, got {name}"
         conn.cursor += 1
         conn.ids[step.action.action_id.encode()] = action_id
         # Later segments carry events of earlier actions (an OriginateResponse):
         # every recorded ActionID already sent is swapped, not just this one.
-        writer.write(
-            ACTION_ID.sub(lambda m: b"ActionID: " + conn.ids.get(m[1], m[1]) + b"\r\n",
-                          step.answer)
+        answer = ACTION_ID.sub(
+            lambda m: b"ActionID: " + conn.ids.get(m[1], m[1]) + b"\r\n", step.answer
         )
+        late, conn.late = conn.late, b""
+        if name in behaviour.late:
+            conn.late = answer  # written just before the next action's answer
+        else:
+            writer.write(late + answer)
         await writer.drain()
         return not (name == "Login" and behaviour.close_after_login)
 

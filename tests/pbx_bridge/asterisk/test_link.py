@@ -232,6 +232,18 @@ async def test_refused_logins_are_retried_after_growing_jittered_delays() -> Non
     )
 
 
+async def test_a_list_answered_after_its_timeout_never_reaches_on_message() -> None:
+    recorder = Recorder()
+    behaviour = Behaviour(late=frozenset({"CoreShowChannels"}))
+    async with linked("reconnect_resync_after", [behaviour], recorder) as (_server, link):
+        assert await link.wait_online(5)
+        with pytest.raises(AMIActionTimeout):
+            await link.send_list_action("CoreShowChannels", timeout=0.1)
+        statuses = await link.send_list_action("Status")
+    assert len(statuses) == 12
+    assert not [m for m in recorder.messages if m.action_id.startswith("centralita-")]
+
+
 async def test_server_closing_after_login_is_retried_with_backoff() -> None:
     recorder = Recorder()
     behaviours = [Behaviour(close_after_login=True)] * 3 + [Behaviour()]
