@@ -17,6 +17,10 @@ Hold and resume rely on two dialplan contexts (names from settings):
 `hold` is one `Redirect` that moves both legs out of their bridge at once
 (the customer with `Channel`, the agent with `ExtraChannel`), so neither
 hangs up; `resume` puts them back together with the `Bridge` action.
+
+An attended transfer (`Atxfer`) plays the `atxfer` feature code, so
+features.conf must map it (the recordings use `atxfer => *2`); Asterisk
+answers "Atxfer successfully queued" even when the transfer then fails.
 """
 
 from __future__ import annotations
