@@ -9,6 +9,9 @@ bugs until the first real PBX.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -63,7 +66,10 @@ async def handle(sim: Simulator, session: Session, request: Message) -> None:
     if name == "login":
         await _login(sim, session, request)
         return
-    if not session.logged_in:
+    if name == "challenge":
+        _challenge(session, request)
+        return
+    if not session.logged_in and name != "logoff":
         session.respond(request, "Error", Message="Permission denied")
         return
     handler = HANDLERS.get(name) or lists.LISTS.get(name)
@@ -79,8 +85,26 @@ async def handle(sim: Simulator, session: Session, request: Message) -> None:
     await handler(sim, session, request)
 
 
+def _challenge(session: Session, request: Message) -> None:
+    """MD5 login, step one: a random challenge the client hashes with its secret."""
+    if request.get("AuthType", "").lower() != "md5":
+        session.respond(request, "Error", Message="Must specify AuthType")
+        return
+    session.challenge = secrets.token_hex(8)
+    session.respond(request, Challenge=session.challenge)
+
+
+def _credentials_ok(sim: Simulator, session: Session, request: Message) -> bool:
+    if request.get("Username") != sim.username:
+        return False
+    if request.get("AuthType", "").lower() == "md5" and session.challenge:
+        expected = hashlib.md5((session.challenge + sim.secret).encode()).hexdigest()
+        return hmac.compare_digest(request.get("Key"), expected)
+    return hmac.compare_digest(request.get("Secret"), sim.secret)
+
+
 async def _login(sim: Simulator, session: Session, request: Message) -> None:
-    if request.get("Username") != sim.username or request.get("Secret") != sim.secret:
+    if not _credentials_ok(sim, session, request):
         session.respond(request, "Error", Message="Authentication failed")
         return
     session.logged_in, session.username = True, sim.username
@@ -123,13 +147,21 @@ async def _setvar(sim: Simulator, session: Session, request: Message) -> None:
     session.respond(request, Message="Variable Set")
 
 
-def _channel(
-    sim: Simulator, session: Session, request: Message, key: str = "Channel"
-) -> Channel | None:
-    chan = sim.pbx.channels.get(request.get(key))
-    if chan is None:
-        session.respond(request, "Error", Message="No such channel")
-    return chan
+async def _getvar(sim: Simulator, session: Session, request: Message) -> None:
+    """A channel variable, or a global one when no Channel is given."""
+    name, wanted = request.get("Variable"), request.get("Channel")
+    if not name:
+        session.respond(request, "Error", Message="No variable specified")
+        return
+    if wanted:
+        chan = sim.pbx.channels.get(wanted)
+        if chan is None:
+            session.respond(request, "Error", Message="No such channel")
+            return
+        value = chan.variables.get(name, "")
+    else:
+        value = sim.pbx.globals.get(name, "")
+    session.respond(request, Variable=name, Value=value)
 
 
 # -- Originate ---------------------------------------------------------------------
@@ -313,6 +345,7 @@ HANDLERS: dict[str, Handler] = {
     "events": _events,
     "logoff": _logoff,
     "setvar": _setvar,
+    "getvar": _getvar,
     "originate": _originate,
     **control.CONTROL,
 }

@@ -38,6 +38,7 @@ class Session:
     logged_in: bool = False
     events: bool = True
     username: str = ""
+    challenge: str = ""  # set by Action: Challenge (MD5 login)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -229,3 +229,16 @@ async def test_soporte_rings_its_member_round_robin_until_the_caller_abandons() 
         ("soporte", "1", "1")
     ]
     assert sim.live_channels() == []
+
+
+async def test_getvar_reads_globals_and_the_bridge_peer(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    await client.send("Setvar", ActionID="s1", Variable="QAGENTS_ANSWER", Value="0")
+    caller = await sim.inbound(extension="1001", answer_after=0.1, talk=60)
+    await client.until(lambda m: m.event == "BridgeEnter" and m["Channel"] == caller.name)
+    agent = next(c for c in caller.bridge.members if c is not caller) if caller.bridge else None
+    glob = await client.send("Getvar", ActionID="g1", Variable="QAGENTS_ANSWER")
+    peer = await client.send("Getvar", ActionID="g2", Channel=caller.name, Variable="BRIDGEPEER")
+    assert (glob["Variable"], glob["Value"]) == ("QAGENTS_ANSWER", "0")
+    assert agent is not None and peer["Value"] == agent.name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from panoramisk import Manager
 
 from pbx_bridge.simulator import Simulator
@@ -129,3 +131,20 @@ async def test_load_generator_starts_calls_at_the_rate(sim: Simulator) -> None:
     counts = await sim.run_load(calls_per_second=50, duration_s=0.4, mix={"answered": 1.0})
     assert counts == {"answered": 20}
     assert len({c.linkedid for c in sim.live_channels()}) >= 1
+
+
+async def test_md5_challenge_login_and_logoff_before_login(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    challenge = await client.send("Challenge", ActionID="c1", AuthType="MD5")
+    key = hashlib.md5((challenge["Challenge"] + "not-a-secret").encode()).hexdigest()
+    wrong = await client.send(
+        "Login", ActionID="l0", AuthType="MD5", Username="centralita", Key="0" * 32
+    )
+    assert wrong.get("Message") == "Authentication failed"
+    reply = await client.send(
+        "Login", ActionID="l1", AuthType="MD5", Username="centralita", Key=key
+    )
+    assert reply.get("Message") == "Authentication accepted"
+    other = await Client.connect(sim)
+    bye = await other.send("Logoff", ActionID="o1")
+    assert (bye.response, bye.get("Message")) == ("Goodbye", "Thanks for all the fish.")
