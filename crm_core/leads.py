@@ -187,11 +187,12 @@ async def claim_lead(db: Database, viewer: Viewer, lead_id: int) -> dict[str, An
         return (await lead_cards(session, [lead]))[0]
 
 
-def _person(lead: Lead) -> dict[str, Any]:
-    first, _, last = lead.name.partition(" ")
-    if first or last:
-        return {"kind": "person", "first_name": first, "last_name": last,
-                "company_name": lead.company}
+def _person(lead: Lead, number: str | None) -> dict[str, Any]:
+    """The contact's name fields; a nameless caller is named by their number until edited."""
+    first, _, last = lead.name.strip().partition(" ")
+    if first or not lead.company:
+        return {"kind": "person", "first_name": first or number or f"Lead {lead.id}",
+                "last_name": last, "company_name": lead.company}
     return {"kind": "company", "first_name": "", "last_name": "", "company_name": lead.company}
 
 
@@ -213,7 +214,9 @@ async def convert_lead(db: Database, viewer: Viewer, lead_id: int) -> dict[str, 
         if others and viewer.role != access.ADMIN:
             raise Forbidden("only the lead's responsible or an admin converts it")
         now = utcnow()
-        contact = Contact(**_person(lead), type="client", visibility="private", custom={},
+        number = await session.scalar(
+            select(Phone.number).where(Phone.lead_id == lead.id).order_by(Phone.position))
+        contact = Contact(**_person(lead, number), type="client", visibility="private", custom={},
                           manager_id=lead.responsible_id or viewer.user_id,
                           created_at=now, updated_at=now)
         session.add(contact)

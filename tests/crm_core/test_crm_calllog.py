@@ -213,6 +213,8 @@ async def test_a_lead_timeline_follows_it_into_the_contact(db: Database) -> None
     await leads.claim_lead(db, ANA, card["id"])
     await notes.add_note(db, ANA, "called back", lead_id=card["id"])
     converted = await leads.convert_lead(db, ANA, card["id"])
+    assert (converted["contact"]["kind"], converted["contact"]["name"]) == ("person",
+                                                                            "+34699000001")
     line = await timeline.timeline(db, ANA, contact_id=converted["contact"]["id"])
     kinds = [(i["type"], i.get("event")) for i in line["items"]]
     assert kinds == [("lead", "converted"), ("note", None), ("lead", "claimed"),

@@ -163,3 +163,10 @@ async def test_the_lead_queue_is_searchable(db: Database) -> None:
     for q, expected in cases.items():
         assert _ids(await leads.list_leads(db, BEN, q=q, region=REGION)) == expected, q
     assert _ids(await leads.list_leads(db, BEN, q="+34612776655")) == [call["id"]]
+
+
+async def test_a_company_lead_becomes_a_company(db: Database) -> None:
+    lead = await leads.create_lead(db, {"company": "Talleres Ruiz"}, region=REGION)
+    contact = (await leads.convert_lead(db, BEN, lead["id"]))["contact"]
+    assert (contact["kind"], contact["name"], contact["manager_id"]) == (
+        "company", "Talleres Ruiz", BEN.user_id)
