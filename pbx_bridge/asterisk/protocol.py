@@ -112,6 +112,11 @@ class Parser:
         self._offset = 0  # stream offset of _buf[0]
         self._skipping = False  # inside an oversized frame: drop until a boundary
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an unfinished frame (bounded by about `max_frame`)."""
+        return len(self._buf)
+
     def feed(self, data: bytes) -> list[Message]:
         buf = self._buf + data
         out: list[Message] = []

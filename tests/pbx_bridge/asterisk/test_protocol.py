@@ -116,6 +116,17 @@ def test_an_oversize_frame_is_reported_and_the_next_one_parsed() -> None:
         assert stream[12:].startswith(parser.errors[0].excerpt)
 
 
+def test_a_stream_without_boundaries_never_grows_the_buffer_past_the_limit() -> None:
+    parser = Parser(max_frame=8192, expect_greeting=False)
+    for _ in range(256):  # 1 MiB with no line end at all
+        assert parser.feed(b"x" * 4096) == []
+        assert parser.buffered <= 8192 + 4096
+    assert [m.headers for m in parser.feed(b"\r\n\r\nEvent: After\r\n\r\n")] == [
+        [("Event", "After")]
+    ]
+    assert [(e.offset, e.reason) for e in parser.errors] == [(0, "frame longer than the limit")]
+
+
 def test_garbage_is_reported_where_it_is_and_parsing_resumes() -> None:
     stream = b"Event: A\r\n\r\nEvent: B\r\nthis is not a header\r\n\r\nEvent: C\r\n\r\n"
     parser, parsed = parse_all(stream, greeting=False)
