@@ -260,7 +260,7 @@ async def lead_for_unknown(
         owner = await find_owner_e164(session, e164)
         if owner is not None:
             return await _lead_card(session, owner.lead_id) if owner.contact_id is None else None
-    key = f"{source}:{e164}"
+    key = f"unknown:{e164}"  # one lead per number, whichever channel (call, SMS) came first
     direction = Direction(direction)
     lead = Lead(name=name, company="", status="unhandled", source=source, origin_key=key,
                 source_tags={"dialled": dialled, "direction": direction.value},

@@ -82,7 +82,7 @@ class Contact(Base):
 class Lead(Base):
     """Someone who is not a client yet: a web form, an unknown caller, an import row (C4).
 
-    `origin_key` (e.g. `call:+34912345678`) is UNIQUE so that two racing call
+    `origin_key` (`unknown:+34912345678`) is UNIQUE so that two racing call
     events for one unknown number create one lead, not two.
     """
 

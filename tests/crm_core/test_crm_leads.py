@@ -170,3 +170,16 @@ async def test_a_company_lead_becomes_a_company(db: Database) -> None:
     contact = (await leads.convert_lead(db, BEN, lead["id"]))["contact"]
     assert (contact["kind"], contact["name"], contact["manager_id"]) == (
         "company", "Talleres Ruiz", BEN.user_id)
+
+
+async def test_a_call_and_an_sms_from_one_unknown_number_race_into_one_lead(
+    db: Database
+) -> None:
+    call, sms = await asyncio.gather(
+        callers.lead_for_unknown(db, "612 40 40 40", dialled="+34910000000",
+                                 direction="in", region=REGION),
+        callers.lead_for_unknown(db, "612 40 40 40", dialled="+34910000001",
+                                 direction="in", region=REGION, source="sms"),
+    )
+    assert call is not None and sms is not None and call["id"] == sms["id"]
+    assert len((await leads.list_leads(db, ANA, status="unhandled"))["items"]) == 1
