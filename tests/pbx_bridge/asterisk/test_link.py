@@ -244,13 +244,19 @@ async def test_a_list_answered_after_its_timeout_never_reaches_on_message() -> N
     assert not [m for m in recorder.messages if m.action_id.startswith("centralita-")]
 
 
-async def test_server_closing_after_login_is_retried_with_backoff() -> None:
+async def test_each_good_login_resets_the_backoff() -> None:
     recorder = Recorder()
-    behaviours = [Behaviour(close_after_login=True)] * 3 + [Behaviour()]
-    async with linked("hangup_action", behaviours, recorder) as (server, link):
-        assert await link.wait_online(5)
-        await recorder.wait_for(lambda: link.connects >= 4 and link.online)
-    assert len(server.connections) == 4
+    behaviours = [Behaviour(close_after_login=True)] * 6 + [Behaviour()]
+    backoff = {"backoff_initial": 0.05, "backoff_max": 10.0}
+    async with linked("hangup_action", behaviours, recorder, **backoff) as (server, link):
+        await recorder.wait_for(lambda: link.connects >= 7 and link.online)
+    assert len(server.connections) == 7
+    # Same seed as the link: reset delays total 0.10 s; growing ones would be 2.4 s.
+    rng = random.Random(7)
+    reset = sum(backoff_delay(0, 0.05, 10.0, rng) for _ in range(6))
+    elapsed = server.connections[6].opened_at - server.connections[0].opened_at
+    assert reset - 0.01 <= elapsed < 1.2, (reset, elapsed)
+    assert recorder.states.count((False, "link lost")) == 6
 
 
 async def test_garbage_is_logged_with_its_place_and_the_session_goes_on(
