@@ -20,7 +20,7 @@ from kernel.errors import AMIActionFailed, Conflict, NotFound, ValidationFailed
 from pbx_bridge.asterisk.link import AMILink
 from pbx_bridge.asterisk.port import AsteriskPort
 from pbx_bridge.asterisk.protocol import Message
-from pbx_bridge.port import OriginateRequest, OriginateTicket
+from pbx_bridge.port import OriginateRequest, OriginateTicket, PbxPort
 from tests.pbx_bridge.asterisk.replay_server import (
     Behaviour,
     Recorder,
@@ -237,7 +237,9 @@ async def test_a_refused_originate_raises_with_asterisk_s_reason() -> None:
 
 async def test_bad_requests_are_refused_before_anything_is_sent() -> None:
     link = AMILink("127.0.0.1", 1, "centralita", "x", on_message=lambda m, t: None)
-    port = AsteriskPort(link, Directory({"c1": Legs(customer="PJSIP/trunk-1")}), Settings())
+    port: PbxPort = AsteriskPort(  # mypy checks it really is a PbxPort
+        link, Directory({"c1": Legs(customer="PJSIP/trunk-1")}), Settings()
+    )
     with pytest.raises(NotFound) as missing:
         await port.hangup("nope")
     assert missing.value.to_json() == {
