@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from pbx_bridge.asterisk.protocol import Message, Parser, encode
 from pbx_bridge.simulator import Simulator
@@ -16,9 +17,21 @@ class Client:
         self.parser = Parser()
         self.messages: list[Message] = []
 
+    opened: list[Client] = []  # closed after each test by the conftest
+
     @classmethod
     async def connect(cls, sim: Simulator) -> Client:
-        return cls(*await asyncio.open_connection(sim.host, sim.port))
+        client = cls(*await asyncio.open_connection(sim.host, sim.port))
+        cls.opened.append(client)
+        return client
+
+    @classmethod
+    async def close_all(cls) -> None:
+        while cls.opened:
+            writer = cls.opened.pop().writer
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
 
     async def until(self, match, wait_s: float = 5.0) -> Message:
         async def scan() -> Message:

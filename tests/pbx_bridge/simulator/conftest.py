@@ -5,6 +5,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pbx_bridge.simulator import Simulator
+from tests.pbx_bridge.simulator.client import Client
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    await Client.close_all()
 
 
 @pytest.fixture

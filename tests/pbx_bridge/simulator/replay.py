@@ -251,6 +251,7 @@ class Connection:
     def abort(self) -> None:
         self._pump.cancel()
         self.writer.transport.abort()
+        self.writer.close()
 
 
 async def replay(name: str, speed: float = 25.0, settle_s: float = 20.0) -> list[Message]:
@@ -264,6 +265,7 @@ async def replay(name: str, speed: float = 25.0, settle_s: float = 20.0) -> list
         await until(lambda: len(sim.received) == len(actions), deadline)
         if "Action: Logoff" in actions[-1].raw:
             await asyncio.wait_for(conn.eof.wait(), settle_s)
+            conn.abort()
             return conn.received
         await until(lambda: not (sim.live_channels() or sim.dialplan.tasks), deadline)
         await conn.flush(deadline)
