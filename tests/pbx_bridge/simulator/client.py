@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import ClassVar
 
 from pbx_bridge.asterisk.protocol import Message, Parser, encode
 from pbx_bridge.simulator import Simulator
@@ -17,7 +18,7 @@ class Client:
         self.parser = Parser()
         self.messages: list[Message] = []
 
-    opened: list[Client] = []  # closed after each test by the conftest
+    opened: ClassVar[list[Client]] = []  # closed after each test by the conftest
 
     @classmethod
     async def connect(cls, sim: Simulator) -> Client:
