@@ -17,7 +17,8 @@ from aiohttp import web
 from kernel.deps import Deps
 from pbx_bridge import PBX_PORT
 from web_widget import calls, pages, sockets
-from web_widget.calls import DIAL_OPTIONS, HUB, IDEMPOTENCY
+from web_widget.calls import IDEMPOTENCY
+from web_widget.control import DIAL_OPTIONS, HUB
 from web_widget.cors import cors_middleware
 from web_widget.guards import OriginGuard
 from web_widget.hub import HUB_TOPICS, AgentHub

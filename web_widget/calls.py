@@ -1,8 +1,7 @@
-"""Call-control routes: click-to-call and the in-call buttons of the widget.
+"""Call-control routes: click-to-call (with Idempotency-Key) and the widget's in-call buttons.
 
-An agent acts only on calls that ring or are answered at their own extension
-(the hub knows the live calls); supervisors and admins act on any. Everything
-goes to the PBX through the `PbxPort` protocol, never to AMI or Twilio.
+The checks and the PBX requests live in `web_widget.control`, shared with the
+socket's `call.*` commands.
 """
 
 from __future__ import annotations
@@ -16,13 +15,10 @@ from aiohttp import web
 from crm_core import DATABASE
 from crm_core.notes import add_note
 from crm_core.openapi import describe
-from crm_core.phones import normalise
-from kernel.errors import Forbidden, NotFound, PBXUnavailable, ValidationFailed
-from kernel.events import CallInfo
+from kernel.errors import Forbidden, ValidationFailed
 from kernel.web import json_body
-from pbx_bridge import PBX_PORT
-from pbx_bridge.port import OriginateRequest, PbxPort, TransferMode
-from web_widget.hub import AgentHub
+from pbx_bridge.port import OriginateRequest
+from web_widget.control import DIAL_OPTIONS, dial_string, pbx_port, perform
 from web_widget.idempotency import Answer, IdempotencyStore
 from web_widget.identity import (
     CALL_ROLES,
@@ -35,13 +31,8 @@ from web_widget.identity import (
 
 routes = web.RouteTableDef()
 
-HUB = web.AppKey("agent_hub", AgentHub)
 IDEMPOTENCY = web.AppKey("call_idempotency", IdempotencyStore)
-DIAL_OPTIONS = web.AppKey("dial_options", dict[str, Any])
-"""`{"region": "ES", "national": bool}`: with `national` (setting `dial_national`) agents
-may type numbers without the country prefix and the home region's is added."""
 
-MAX_EXTENSION_DIGITS = 6
 _TO = {"type": "string", "minLength": 1, "maxLength": 64,
        "description": "an extension, or a number (E.164, or national with dial_national)"}
 DIAL_BODY = {"type": "object", "required": ["to"], "properties": {
@@ -57,31 +48,6 @@ DTMF_BODY = {"type": "object", "required": ["digits"], "properties": {
     "digits": {"type": "string", "pattern": "^[0-9*#A-Da-d]{1,32}$"}}}
 NOTE_BODY = {"type": "object", "required": ["text"], "properties": {
     "text": {"type": "string", "minLength": 1, "maxLength": 20000}}}
-DTMF_DIGITS = set("0123456789*#ABCD")
-
-
-def dial_string(raw: object, options: dict[str, Any], field: str = "to") -> str:
-    """What the PBX dials for what an agent typed: an extension as is, else E.164."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValidationFailed("give the number to call", field=field)
-    text = raw.strip()
-    if text.isdigit() and len(text) <= MAX_EXTENSION_DIGITS:
-        return text  # an internal extension: dialled as is
-    region = str(options.get("region", "ES"))
-    if not options.get("national") and not text.startswith(("+", "00")):
-        raise ValidationFailed(
-            f"dial {raw!r} with its country prefix (+34 ...): dialling without it is off "
-            "(setting dial_national)", field=field)
-    return normalise(text, region, field=field)
-
-
-def _port(request: web.Request) -> PbxPort:
-    port = request.app.get(PBX_PORT)
-    if port is None or port.name == "none":
-        raise PBXUnavailable("no PBX is configured: set CENTRALITA_AMI_HOST or the Twilio keys")
-    if not port.online:
-        raise PBXUnavailable(f"Centralita: PBX desconectada (the {port.name} link is down)")
-    return port
 
 
 @routes.post("/api/calls")
@@ -100,7 +66,7 @@ async def click_to_call(request: web.Request) -> web.Response:
 
     async def originate() -> Answer:
         variables = {"CENTRALITA_USER": principal.username}
-        ticket = await _port(request).originate(
+        ticket = await pbx_port(request.app).originate(
             OriginateRequest(number, agent_extension=agent, variables=variables)
         )
         body = {"status": "dialing", "to": number, "agent": agent, "action_id": ticket.action_id}
@@ -126,96 +92,34 @@ def _originating_agent(principal: Principal, wanted: object) -> str:
     return wanted
 
 
-def owned_call(request: web.Request, principal: Principal) -> CallInfo:
-    """The live call named in the path, if this principal may act on it."""
-    call_id = request.match_info["call_id"]
-    call = request.app[HUB].live_call(call_id)
-    if call is None:
-        raise NotFound(f"no live call {call_id!r}")
-    if principal.role in SUPERVISORS:
-        return call
-    # Once answered, the call is the answering agent's alone; while it rings, any rung agent's.
-    mine = call.agent == principal.extension if call.agent else principal.extension in call.ringing
-    if not principal.extension or not mine:
-        raise Forbidden("this call is not at your extension")
-    return call
+VERB_DOCS: dict[str, tuple[str, dict[str, Any] | None]] = {
+    "hangup": ("Hang up (or reject) a live call at your extension", None),
+    "hold": ("Put the caller on hold", None),
+    "resume": ("Take the caller off hold", None),
+    "mute": ("Mute the agent's leg", None),
+    "unmute": ("Unmute the agent's leg", None),
+    "dtmf": ("Send DTMF digits into the call", DTMF_BODY),
+    "transfer": ("Blind or attended transfer to an extension or a number", TRANSFER_BODY),
+}
 
 
-def _done(call: CallInfo, action: str, **extra: Any) -> web.Response:
-    return web.json_response({"call_id": call.call_id, "action": action, "ok": True, **extra})
+def _command_route(verb: str, summary: str, body_schema: dict[str, Any] | None) -> None:
+    """`POST /api/calls/{call_id}/<verb>`: the same `perform` the socket's `call.<verb>` uses."""
+
+    @routes.post(f"/api/calls/{{call_id}}/{verb}")
+    @describe(summary, body=body_schema, response=DONE, tag="calls")
+    @require(*CALL_ROLES)
+    async def command(request: web.Request) -> web.Response:
+        body = await json_body(request) if body_schema is not None else {}
+        answer = await perform(request.app, principal_of(request),
+                               request.match_info["call_id"], verb, body)
+        return web.json_response(answer)
+
+    command.__name__ = command.__qualname__ = f"call_{verb}"
 
 
-@routes.post("/api/calls/{call_id}/hangup")
-@describe("Hang up (or reject) a live call at your extension", response=DONE, tag="calls")
-@require(*CALL_ROLES)
-async def hangup(request: web.Request) -> web.Response:
-    call = owned_call(request, principal_of(request))
-    await _port(request).hangup(call.call_id)
-    return _done(call, "hangup")
-
-
-@routes.post("/api/calls/{call_id}/hold")
-@describe("Put the caller on hold", response=DONE, tag="calls")
-@require(*CALL_ROLES)
-async def hold(request: web.Request) -> web.Response:
-    call = owned_call(request, principal_of(request))
-    await _port(request).hold(call.call_id)
-    return _done(call, "hold")
-
-
-@routes.post("/api/calls/{call_id}/resume")
-@describe("Take the caller off hold", response=DONE, tag="calls")
-@require(*CALL_ROLES)
-async def resume(request: web.Request) -> web.Response:
-    call = owned_call(request, principal_of(request))
-    await _port(request).resume(call.call_id)
-    return _done(call, "resume")
-
-
-@routes.post("/api/calls/{call_id}/mute")
-@describe("Mute the agent's microphone leg", response=DONE, tag="calls")
-@require(*CALL_ROLES)
-async def mute(request: web.Request) -> web.Response:
-    call = owned_call(request, principal_of(request))
-    await _port(request).mute(call.call_id, True)
-    return _done(call, "mute")
-
-
-@routes.post("/api/calls/{call_id}/unmute")
-@describe("Unmute the agent's leg", response=DONE, tag="calls")
-@require(*CALL_ROLES)
-async def unmute(request: web.Request) -> web.Response:
-    call = owned_call(request, principal_of(request))
-    await _port(request).mute(call.call_id, False)
-    return _done(call, "unmute")
-
-
-@routes.post("/api/calls/{call_id}/dtmf")
-@describe("Send DTMF digits into the call", body=DTMF_BODY, response=DONE, tag="calls")
-@require(*CALL_ROLES)
-async def dtmf(request: web.Request) -> web.Response:
-    call = owned_call(request, principal_of(request))
-    digits = (await json_body(request)).get("digits")
-    if not isinstance(digits, str) or not digits or not set(digits.upper()) <= DTMF_DIGITS:
-        raise ValidationFailed("digits must be 0-9, *, # or A-D", field="digits")
-    await _port(request).send_dtmf(call.call_id, digits.upper())
-    return _done(call, "dtmf", digits=digits.upper())
-
-
-@routes.post("/api/calls/{call_id}/transfer")
-@describe("Blind or attended transfer to an extension or a number", body=TRANSFER_BODY,
-          response=DONE, tag="calls")
-@require(*CALL_ROLES)
-async def transfer(request: web.Request) -> web.Response:
-    call = owned_call(request, principal_of(request))
-    body = await json_body(request)
-    mode = body.get("mode", "blind")
-    if mode not in ("blind", "attended"):
-        raise ValidationFailed("mode must be blind or attended", field="mode")
-    target = dial_string(body.get("to"), request.app[DIAL_OPTIONS])
-    kind: TransferMode = "attended" if mode == "attended" else "blind"
-    await _port(request).transfer(call.call_id, target, kind)
-    return _done(call, "transfer", to=target, mode=mode)
+for _verb, (_summary, _schema) in VERB_DOCS.items():
+    _command_route(_verb, _summary, _schema)
 
 
 @routes.post("/api/calls/{call_id}/notes")

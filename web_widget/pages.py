@@ -17,7 +17,7 @@ from sqlalchemy import select
 from crm_core import DATABASE
 from crm_core.models import User
 from crm_core.openapi import describe
-from web_widget.calls import HUB
+from web_widget.control import HUB
 from web_widget.identity import CALL_ROLES, principal_from_request, public, require
 
 routes = web.RouteTableDef()

@@ -4,7 +4,9 @@ Order of checks: Origin first (403 before the upgrade), then credentials
 (session cookie, bearer, or `?token=` widget token; 401 before the upgrade).
 The widget says where it left off with `?resume=<seq>&epoch=<epoch>` or a
 first `{"type": "hello", "last_seq": n, "epoch": e}`; it pings every
-`heartbeat_s` and may set its presence.
+`heartbeat_s`, may set its presence, and may send in-call commands
+(`{"type": "call.hold", "call_id": ..., "ref": ...}`, answered by a
+`command.result` with the same `ref`), checked exactly as the REST routes.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from kernel.errors import Unauthorized, ValidationFailed
-from web_widget.calls import HUB
+from kernel.errors import CentralitaError, Unauthorized, ValidationFailed
+from web_widget.control import HUB, perform
 from web_widget.guards import OriginGuard
-from web_widget.hub import AgentHub, Outbox
+from web_widget.hub import Outbox
 from web_widget.identity import (
     Principal,
     agent_key,
@@ -79,8 +81,9 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
                role=principal.role)
     writer = asyncio.create_task(_write(ws, outbox), name=f"ws:{key}")
     request.app[OPEN_SOCKETS].add(ws)
+    session = _Session(request.app, principal, key, outbox)
     try:
-        await _read(ws, hub, key, outbox)
+        await _read(ws, session)
     finally:
         request.app[OPEN_SOCKETS].discard(ws)
         hub.detach(key, outbox)
@@ -123,35 +126,60 @@ async def _write(ws: web.WebSocketResponse, outbox: Outbox) -> None:
         await ws.send_json(message)
 
 
-async def _read(ws: web.WebSocketResponse, hub: AgentHub, key: str, outbox: Outbox) -> None:
+class _Session:
+    """One socket's reader side: who it is, where replies go, commands in flight."""
+
+    def __init__(self, app: web.Application, principal: Principal, key: str,
+                 outbox: Outbox) -> None:
+        self.app, self.principal, self.key, self.outbox = app, principal, key, outbox
+        self.hub = app[HUB]
+        self.pending: set[asyncio.Task[None]] = set()
+
+    def handle(self, data: dict[str, Any]) -> None:
+        """Replies go through the outbox too, so one task alone writes to the socket."""
+        kind = data.get("type")
+        if kind == "ping":
+            self.hub.heartbeat(self.key)
+            self.outbox.put({"type": "pong", "t": data.get("t")})
+        elif kind == "presence":
+            try:
+                self.hub.set_presence(self.key, str(data.get("status")))
+            except ValueError as err:
+                self.outbox.put({"type": "error", "code": "invalid-input", "message": str(err)})
+        elif isinstance(kind, str) and kind.startswith("call."):
+            # Run apart from the reader: a slow PBX must not hold up this socket's pings.
+            task = asyncio.create_task(self._call_command(kind[5:], data))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
+        elif kind != "hello":  # a late hello (after ?resume=) changes nothing
+            self.outbox.put({"type": "error", "code": "unknown-command",
+                             "message": f"unknown message type {kind!r}"})
+
+    async def _call_command(self, verb: str, data: dict[str, Any]) -> None:
+        """`{"type": "call.hold", "call_id": ..., "ref": ...}` -> `command.result` with `ref`."""
+        reply: dict[str, Any] = {"type": "command.result", "ref": data.get("ref")}
+        try:
+            answer = await perform(self.app, self.principal, str(data.get("call_id", "")),
+                                   verb, data)
+            reply.update(ok=True, result=answer)
+        except CentralitaError as err:
+            reply.update(ok=False, **err.to_json())
+        self.outbox.put(reply)
+
+
+async def _read(ws: web.WebSocketResponse, session: _Session) -> None:
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:
             continue
         try:
             data = json.loads(msg.data)
         except json.JSONDecodeError:
-            outbox.put({"type": "error", "code": "invalid-input", "message": "not JSON"})
+            session.outbox.put({"type": "error", "code": "invalid-input", "message": "not JSON"})
             continue
         if isinstance(data, dict):
-            _command(outbox, hub, key, data)
-
-
-def _command(outbox: Outbox, hub: AgentHub, key: str, data: dict[str, Any]) -> None:
-    """Replies go through the outbox too, so one task alone writes to the socket."""
-    kind = data.get("type")
-    if kind == "ping":
-        hub.heartbeat(key)
-        outbox.put({"type": "pong", "t": data.get("t")})
-    elif kind == "presence":
-        try:
-            hub.set_presence(key, str(data.get("status")))
-        except ValueError as err:
-            outbox.put({"type": "error", "code": "invalid-input", "message": str(err)})
-    elif kind == "hello":
-        pass  # a late hello (after ?resume=) changes nothing
-    else:
-        outbox.put({"type": "error", "code": "unknown-command",
-                    "message": f"unknown message type {kind!r}"})
+            session.handle(data)
+    for task in list(session.pending):
+        task.cancel()
 
 
 async def close_sockets(app: web.Application) -> None:

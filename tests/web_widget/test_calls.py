@@ -12,7 +12,8 @@ from crm_core.openapi import build_document
 from kernel.errors import ValidationFailed
 from kernel.events import CallAnswered, CallInfo, CallState, Direction
 from tests.web_widget.support import BUS, RecordingPort, login, seed_users, until, widget_app
-from web_widget.calls import IDEMPOTENCY, dial_string
+from web_widget.calls import IDEMPOTENCY
+from web_widget.control import dial_string
 
 
 @pytest.fixture

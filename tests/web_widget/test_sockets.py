@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import WSServerHandshakeError
 
+import web_widget
 from kernel.events import (
     CallAnswered,
     CallHeld,
@@ -195,5 +196,36 @@ async def test_presence_set_in_one_widget_reaches_a_teammate_and_ping_gets_pong(
     while (reply := await receive(ws_ana))["type"] != "pong":
         pass
     assert reply == {"type": "pong", "t": 5}
+    await ws_ana.close()
+    await ws_luis.close()
+
+
+async def test_in_call_commands_over_the_socket_follow_the_rest_rules(client):
+    port = client.app[web_widget.PBX_PORT]
+    call = up(ringing_call())
+    await client.app[BUS].publish(CallAnswered(call=call))
+    await client.app[BUS].drain()
+    ana, luis = await login(client, "ana"), await login(client, "luis")
+    ws_ana, _ = await open_socket(client, ana)
+    ws_luis, _ = await open_socket(client, luis)
+
+    async def result(ws, command: dict) -> dict:
+        await ws.send_json(command)
+        while (msg := await receive(ws))["type"] != "command.result":
+            pass
+        return msg
+
+    held = await result(ws_ana, {"type": "call.hold", "call_id": "call-7", "ref": 1})
+    assert held == {"type": "command.result", "ref": 1, "ok": True,
+                    "result": {"call_id": "call-7", "action": "hold", "ok": True}}
+    moved = await result(ws_ana, {"type": "call.transfer", "call_id": "call-7", "ref": 2,
+                                  "to": "1002", "mode": "attended"})
+    assert moved["result"] == {"call_id": "call-7", "action": "transfer", "ok": True,
+                               "to": "1002", "mode": "attended"}
+    refused = await result(ws_luis, {"type": "call.hangup", "call_id": "call-7", "ref": "x"})
+    assert (refused["ok"], refused["error"]["code"]) == (False, "forbidden")
+    unknown = await result(ws_ana, {"type": "call.explode", "call_id": "call-7", "ref": 3})
+    assert (unknown["ok"], unknown["error"]["code"]) == (False, "not-found")
+    assert port.requests == [("hold", "call-7"), ("transfer", "call-7", "1002", "attended")]
     await ws_ana.close()
     await ws_luis.close()
