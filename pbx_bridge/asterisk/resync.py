@@ -26,6 +26,11 @@ CALLING_APPS = ("Dial", "Queue")
 
 def reconcile(t: CallTracker, channels: list[Message], bridges: list[Message],
               queue: list[Message], now: float) -> list[Event]:
+    """End what vanished, refresh what we knew, adopt what we did not.
+
+    `bridges` adds nothing the channels' own `BridgeId` does not say; it is taken so the
+    adapter can hand over everything it fetched.
+    """
     live = {m.get("Uniqueid"): m for m in channels if m.get("Uniqueid")}
     out: list[Event] = []
     # Gone while we were away; a channel heard of in this session is alive past the list
