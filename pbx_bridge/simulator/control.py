@@ -173,6 +173,7 @@ async def queue_add(sim: Simulator, session: Session, request: Message) -> None:
         iface, request.get("MemberName") or iface, "dynamic", int(request.get("Penalty") or 0)
     )
     member.paused = request.get("Paused", "false").lower() == "true"
+    member.valid = member.exten in ("2001", "2002") or member.exten in sim.dialplan.agents
     queue.members.append(member)
     session.respond(request, Message="Added interface to queue")
     sim.pbx.device_state(

@@ -94,6 +94,7 @@ class Dialplan:
     def __init__(self, pbx: Pbx) -> None:
         self.pbx = pbx
         self.agents: dict[str, Phone] = {}
+        self.customers: dict[str, Phone] = {}  # pstn-out numbers set at run time
         self.queues: Any = None  # queues.Queues, wired by the simulator
         self.tasks: set[asyncio.Task[Any]] = set()
 
@@ -120,6 +121,8 @@ class Dialplan:
         if context == "queue-agents":
             answers = exten == "2001" and self.pbx.globals.get("QAGENTS_ANSWER") == "1"
             return self.agents.get(exten) or Phone(ring=3.0 if answers else None)
+        if exten in self.customers:
+            return self.customers[exten]
         if exten == "999":
             return Phone(congestion=True, ringing_tone=False)
         if exten == "998":

@@ -33,6 +33,7 @@ class Member:
     login_time: int = field(default_factory=lambda: int(time.time()))
     current: Channel | None = None
     ringing: bool = False
+    valid: bool = True  # its extension exists in queue-agents (else device state 4)
 
     @property
     def exten(self) -> str:
@@ -41,7 +42,7 @@ class Member:
     @property
     def status(self) -> int:
         """Device state: 4 invalid extension, 2 in use (also while ringing), 1 free."""
-        if self.exten not in ("2001", "2002"):
+        if not self.valid:
             return 4
         busy = self.ringing or (self.current is not None and not self.current.gone)
         return 2 if busy else 1

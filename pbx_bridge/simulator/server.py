@@ -178,6 +178,25 @@ class Simulator:
             "busy": Phone(busy=True, ringing_tone=False),
         }[behaviour]
         self.dialplan.set_agent(extension, phone)
+        for queue in self.queues.queues.values():
+            for member in queue.members:
+                if member.exten == extension:
+                    member.valid = True
+
+    def set_customer_behaviour(
+        self, number: str, behaviour: str, answer_after: float = 2.0, talk: float = 5.0
+    ) -> None:
+        """How a `pstn-out` number (a customer the dialer or click-to-call dials) acts:
+        answer after N s and hang up T s later, never answer, busy, or congestion."""
+        phones = {
+            "answer": Phone(ring=answer_after, talk=talk),
+            "noanswer": Phone(ring=None),
+            "busy": Phone(busy=True, ringing_tone=False),
+            "congestion": Phone(congestion=True, ringing_tone=False),
+        }
+        if behaviour not in phones:
+            raise ValueError(f"behaviour must be one of {sorted(phones)}, not {behaviour!r}")
+        self.dialplan.customers[number] = phones[behaviour]
 
     async def inbound(
         self,

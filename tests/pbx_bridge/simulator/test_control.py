@@ -242,3 +242,46 @@ async def test_getvar_reads_globals_and_the_bridge_peer(sim: Simulator) -> None:
     peer = await client.send("Getvar", ActionID="g2", Channel=caller.name, Variable="BRIDGEPEER")
     assert (glob["Variable"], glob["Value"]) == ("QAGENTS_ANSWER", "0")
     assert agent is not None and peer["Value"] == agent.name
+
+
+async def test_dialer_customers_and_added_agents_follow_their_behaviour(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    sim.set_customer_behaviour("34911000001", "answer", answer_after=0.5, talk=3)
+    sim.set_customer_behaviour("34911000002", "congestion")
+    sim.set_agent_behaviour("2003", "answer", answer_after=1)
+    await client.send(
+        "QueuePause", ActionID="p1", Interface="Local/2002@queue-agents/n", Paused="true"
+    )
+    await client.send(
+        "QueuePause", ActionID="p2", Interface="Local/2001@queue-agents/n", Paused="true"
+    )
+    added = await client.send(
+        "QueueAdd",
+        ActionID="a1",
+        Queue="ventas",
+        Interface="Local/2003@queue-agents/n",
+        MemberName="Agente 2003",
+    )
+    assert added.get("Message") == "Added interface to queue"
+    for n, number in enumerate(("34911000001", "34911000002"), 1):
+        await client.send(
+            "Originate",
+            ActionID=f"o{n}",
+            Channel=f"Local/{number}@pstn-out",
+            Context="dialer-connect",
+            Exten="ventas",
+            Priority="1",
+            CallerID=f'"c1 {n}" <{number}>',
+            Async="true",
+        )
+    complete = await client.until(lambda m: m.event == "AgentComplete")
+    await client.until(lambda _: len(_events(client, "OriginateResponse")) == 2)
+    reasons = {m.action_id: m["Reason"] for m in _events(client, "OriginateResponse")}
+    connect = _events(client, "AgentConnect")
+    status = [m["Status"] for m in _events(client, "QueueMemberAdded")]
+    assert (reasons, status) == ({"o1": "4", "o2": "8"}, ["1"])
+    assert [(m["MemberName"], m["CallerIDNum"]) for m in connect] == [
+        ("Agente 2003", "34911000001")
+    ]
+    assert complete["Reason"] == "caller"
