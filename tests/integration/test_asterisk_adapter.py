@@ -26,8 +26,8 @@ class Recorder:
         self.events.append(event)
         self._changed.set()
 
-    async def wait_for(self, check: Callable[[list[Event]], bool], timeout: float = 10) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, check: Callable[[list[Event]], bool], within: float = 10) -> None:
+        async with asyncio.timeout(within):
             while not check(self.events):
                 self._changed.clear()
                 await self._changed.wait()
