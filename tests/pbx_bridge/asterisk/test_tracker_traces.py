@@ -375,3 +375,11 @@ def test_disordered_or_lost_messages_never_end_a_call_twice(seed: int) -> None:
         ended = [e.call.call_id for e in events if isinstance(e, CallEnded)]
         assert len(ended) == len(set(ended)), path.name
         assert (tracker.live_calls(), tracker.chans, tracker.calls) == ([], {}, {}), path.name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CALLS))
+def test_the_whole_trace_replayed_again_makes_no_new_call(name: str) -> None:
+    tracker = CallTracker()
+    replay(name, tracker)
+    again = [brief(e) for e in replay(name, tracker) if not isinstance(e, QueueMemberChanged)]
+    assert again == []
