@@ -274,3 +274,15 @@ async def test_the_widget_reconnects_and_resumes_from_its_last_message(browser, 
     assert await page.locator("centralita-phone .card").count() == 1
     handled = await page.evaluate("() => window.seqs")
     assert handled == list(range(before + 1, hub.channel("1001").seq + 1))  # no gap, no repeat
+
+
+async def test_contacts_tab_finds_a_client_and_calls_the_chosen_number(browser, server, port):
+    await add_contact(base_url(server))
+    page = await signed_in_page(browser, base_url(server))
+    await page.locator("centralita-phone .launcher").click()
+    await page.locator("centralita-phone .search").fill("garcía")
+    row = page.locator("centralita-phone [data-pane=contacts] li", has_text="Ana García")
+    await expect(row.locator(".sub")).to_have_text("Acme Ibérica")
+    await row.locator("button.call-chip", has_text="+34911234567").click()
+    await until(lambda: port.requests == [("originate", "+34911234567", "1001")], within=15)
+    await page.screenshot(path=str(SHOTS / "widget_contacts.png"))

@@ -307,7 +307,8 @@
         body: body === undefined ? undefined : JSON.stringify(body),
       }).then(function (res) {
         return res.text().then(function (text) {
-          var data = text ? JSON.parse(text) : {};
+          var data = {};
+          try { data = text ? JSON.parse(text) : {}; } catch (e) { data = {}; }  // a proxy's HTML page
           if (res.status === 401) self.sessionLost();
           if (!res.ok) {
             var err = new Error((data.error && data.error.message) || res.statusText);
