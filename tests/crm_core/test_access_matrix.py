@@ -159,6 +159,24 @@ def admitted_as_expected(
     return status not in (401, 403) and status != 500
 
 
+async def test_every_cookie_write_without_the_csrf_header_is_refused(crm: Crm) -> None:
+    """Each unsafe route, asked with ana's session cookie alone: 403 before anything happens."""
+    await crm.login("ana")
+    unsafe = [
+        (m, p) for m, p, h in walk(crm.app)
+        if m in ("POST", "PUT", "PATCH", "DELETE")
+        and isinstance(declared(p, h), frozenset) and declared(p, h) != frozenset({PUBLIC})
+    ]
+    assert ("POST", "/api/auth/logout") in unsafe and ("PATCH", "/api/me") in unsafe
+    answers = []
+    for method, path in unsafe:
+        resp = await crm.client.request(method, concrete(path), json={})
+        answers.append((method, path, resp.status, (await resp.json())["error"]["code"]))
+    assert answers == [(m, p, 403, "csrf-token-invalid") for m, p in unsafe]
+    # The refused logout did not sign ana out.
+    assert (await crm.client.get("/api/me")).status == 200
+
+
 async def test_every_route_of_a_private_contact_is_closed_to_other_agents(crm: Crm) -> None:
     """Ana's private contact, asked for through every `/api/contacts/{id}...` route there is."""
     resp = await crm.client.post(
