@@ -143,6 +143,10 @@ async def test_a_screen_pop_shows_the_card_the_pbx_banner_and_call_controls(
         ["Colgar", "Espera", "Silenciar", "Transferir", "Teclado"])
     await page.locator("centralita-phone .controls button", has_text="Espera").click()
     await until(lambda: port.requests == [("hold", "call-b1")])
+    await page.locator("centralita-phone .controls button", has_text="Transferir").click()
+    mate = page.locator("centralita-phone .transfer li", has_text="Luis Agente · 1002")
+    await mate.locator("button", has_text="Atendida").click()
+    await until(lambda: port.requests[-1] == ("transfer", "call-b1", "1002", "attended"))
     await page.screenshot(path=str(SHOTS / "widget_incall.png"))
 
 

@@ -430,6 +430,7 @@
       clearInterval(this.pinger);
       this.pinger = setInterval(function () { self.send({ type: "ping", t: Date.now() }); }, (msg.heartbeat_s || 15) * 1000);
       if (this.tab && !this.panel.hidden) this.showTab(this.tab);
+      this.loadTeam();  // the transfer list needs the roster before the first call
       this.dispatchEvent(new CustomEvent("centralita:ready", { detail: { agent: msg.agent } }));
     }
 
@@ -481,7 +482,8 @@
         default:
           if (msg.type && msg.type.indexOf("dialer.") === 0) this.renderDialer(msg);
       }
-      this.renderCall();
+      // Only call news redraws the card: a teammate's presence must not steal the notes' focus.
+      if (msg.type === "screen_pop" || msg.type.indexOf("call.") === 0) this.renderCall();
       this.dispatchEvent(new CustomEvent("centralita:message", { detail: msg }));
     }
 
@@ -609,7 +611,14 @@
       var t = this.t;
       var self = this;
       var list = el("ul", { class: "list compact" });
-      var mates = Array.from(this.team.values()).filter(function (p) { return p.agent !== self.me && !/^user:/.test(p.agent); });
+      // Everyone with an extension (the roster), coloured by live presence where known.
+      var roster = (this.roster || []).filter(function (u) { return u.extension; }).map(function (u) {
+        var live = self.team.get(u.extension) || {};
+        return { agent: u.extension, name: u.name, status: live.status || u.status || "offline" };
+      });
+      var mates = (roster.length ? roster : Array.from(this.team.values())).filter(function (p) {
+        return p.agent !== self.me && !/^user:/.test(p.agent);
+      });
       if (!mates.length) list.appendChild(el("li", { class: "empty", text: t.noTeam }));
       mates.forEach(function (p) {
         list.appendChild(el("li", {}, el("span", { class: "dot " + p.status }), el("span", { class: "grow", text: p.name + " · " + p.agent }),
