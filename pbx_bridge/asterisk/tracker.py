@@ -83,8 +83,10 @@ class CallTracker:
         handler = HANDLERS.get(message.event)
         if handler is None:
             return []
-        if last is not None and last.headers == message.headers:
-            return []  # a verbatim repeat (Asterisk sends DialEnd CANCEL twice on ringall)
+        if last is not None and last.headers == message.headers and message.event != "DTMFEnd":
+            # A verbatim repeat (Asterisk sends DialEnd CANCEL twice on ringall). Not so for
+            # DTMFEnd: a feature-code "00" comes as two identical DTMFEnd and no DTMFBegin.
+            return []
         return handler(self, message, now)
 
     def resync(self, channels: list[Message], bridges: list[Message], queue: list[Message],

@@ -449,3 +449,14 @@ def test_resync_racing_the_live_events_of_the_new_session() -> None:
     events = run(tracker, [(15.0, pbx.ev("Hangup", fresh, Cause="16"))])
     assert rows(events) == [
         ("call.ended", 15.0, "in", "34922222222", "912000001", None, (), "missed")]
+
+
+def test_a_repeated_digit_sent_as_two_identical_dtmf_ends_counts_twice() -> None:
+    pbx, tracker = Pbx(), CallTracker()
+    stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001"))]
+    stream += answered_call(pbx, TRUNK, PHONE, "1001")
+    run(tracker, stream)
+    zero = pbx.ev("DTMFEnd", TRUNK, Digit="0", DurationMs="120", Direction="Received")
+    events = run(tracker, [(4.0, zero), (4.1, zero)])
+    assert [(e.topic, getattr(e, "digit", None)) for e in events] == [
+        ("call.dtmf", "0"), ("call.dtmf", "0")]

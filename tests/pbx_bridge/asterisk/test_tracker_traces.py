@@ -276,9 +276,15 @@ def test_trace_gives_the_calls_read_in_it(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_EVENTS))
 def test_every_message_twice_changes_nothing(name: str) -> None:
+    """Except digits: Asterisk itself sends a repeated digit as two identical DTMFEnd
+    (attended_transfer's "00"), so an identical DTMFEnd is a digit, never a duplicate."""
     tracker = CallTracker()
     doubled = [e for now, m in load(name) for e in tracker.feed(m, now) + tracker.feed(m, now)]
-    assert [brief(e) for e in doubled] == EXPECTED_EVENTS[name]
+    digits = [r for r in EXPECTED_EVENTS[name] if r[0] == "call.dtmf"]
+    assert [brief(e) for e in doubled if e.topic == "call.dtmf"] == [
+        d for row in digits for d in (row, row)]
+    assert [brief(e) for e in doubled if e.topic != "call.dtmf"] == [
+        r for r in EXPECTED_EVENTS[name] if r[0] != "call.dtmf"]
     assert tracker.live_calls() == []
 
 
