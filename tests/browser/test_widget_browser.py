@@ -290,3 +290,17 @@ async def test_contacts_tab_finds_a_client_and_calls_the_chosen_number(browser, 
     await row.locator("button.call-chip", has_text="+34911234567").click()
     await until(lambda: port.requests == [("originate", "+34911234567", "1001")], within=15)
     await page.screenshot(path=str(SHOTS / "widget_contacts.png"))
+
+
+async def test_when_a_teammate_answers_the_card_is_withdrawn(browser, server):
+    ana = await signed_in_page(browser, base_url(server), "ana")
+    luis = await signed_in_page(browser, base_url(server), "luis")
+    await ring(server, agents=("1001", "1002"))
+    for page in (ana, luis):
+        await expect(page.locator("centralita-phone .card .pill")).to_have_text("Sonando")
+    answered = CallInfo("call-b1", Direction.INBOUND, "+34911234567", "900", CallState.UP,
+                        agent="1002", ringing=("1001", "1002"), started_at=1.0, answered_at=2.0)
+    await server.app[BUS].publish(CallAnswered(call=answered))
+    await expect(luis.locator("centralita-phone .card .pill")).to_have_text("En llamada")
+    await expect(ana.locator("centralita-phone .card")).to_have_count(0)
+    await expect(ana.locator("centralita-phone .toast")).to_have_text("Atendida por 1002")
