@@ -121,3 +121,23 @@ async def revoke_user_tokens(db: Database, user_id: int) -> None:
     """Sign the user out everywhere (deactivation, role change)."""
     async with db.transaction() as session:
         await session.execute(delete(AuthToken).where(AuthToken.user_id == user_id))
+
+
+async def list_user_tokens(db: Database, user_id: int) -> list[AuthToken]:
+    """The user's live tokens, newest first (their hashes only: the tokens are gone)."""
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(AuthToken).where(AuthToken.user_id == user_id)
+            .order_by(AuthToken.created_at.desc(), AuthToken.id.desc())
+        )
+        return [row for row in rows if _aware(row.expires_at) > now_utc()]
+
+
+async def revoke_user_token(db: Database, user_id: int, token_id: int) -> bool:
+    """Revoke one of the user's tokens by id; False when they hold no such token."""
+    async with db.transaction() as session:
+        done = await session.execute(
+            delete(AuthToken).where(AuthToken.id == token_id, AuthToken.user_id == user_id)
+            .returning(AuthToken.id)
+        )
+        return done.first() is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -16,13 +16,16 @@ from crm_core.auth.tokens import (
     WIDGET_TTL,
     csrf_for,
     issue_token,
+    list_user_tokens,
     revoke_token,
+    revoke_user_token,
     revoke_user_tokens,
+    token_hash,
 )
-from crm_core.http.body import read_json
+from crm_core.http.body import path_id, read_json
 from crm_core.openapi import describe
 from crm_core.users import get_user, update_user, user_json, verify_login
-from kernel.errors import Forbidden, Unauthorized, ValidationFailed
+from kernel.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from kernel.web import error_response
 
 routes = web.RouteTableDef()
@@ -211,3 +214,41 @@ async def api_token(request: web.Request) -> web.Response:
          "expires_in": int(ttl.total_seconds())},
         status=201,
     )
+
+
+TOKEN_LIST: dict[str, Any] = {
+    "type": "object", "required": ["items", "next"],
+    "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["id", "kind", "created_at", "expires_at", "current"],
+    }}},
+}
+
+
+@routes.get("/api/auth/tokens")
+@describe("Your live sessions and tokens (never their values), to spot and revoke one",
+          response=TOKEN_LIST, tag="auth")
+@require()
+async def tokens_list(request: web.Request) -> web.Response:
+    creds = await credentials(request)
+    current = token_hash(creds.token) if creds is not None else ""
+    rows = await list_user_tokens(database(request.config_dict), request[PRINCIPAL].user_id)
+    items = [{"id": row.id, "kind": row.kind, "created_at": _iso(row.created_at),
+              "expires_at": _iso(row.expires_at), "current": row.token_hash == current}
+             for row in rows]
+    return web.json_response({"items": items, "next": None})
+
+
+@routes.delete(r"/api/auth/tokens/{id:\d+}")
+@describe("Revoke one of your sessions or tokens", tag="auth")
+@require()
+async def tokens_revoke(request: web.Request) -> web.Response:
+    token_id = path_id(request)
+    if not await revoke_user_token(database(request.config_dict), request[PRINCIPAL].user_id,
+                                   token_id):
+        raise NotFound(f"you hold no token {token_id}", field="id")
+    return web.json_response({"status": "revoked"})
+
+
+def _iso(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
+    return aware.isoformat()

@@ -32,6 +32,8 @@ ADMITTED = {
     ("POST", "/api/auth/widget-token"): 201,
     ("POST", "/api/auth/api-token"): 201,
     ("GET", "/api/auth/csrf"): 200,
+    ("GET", "/api/auth/tokens"): 200,
+    ("DELETE", "/api/auth/tokens/{id}"): 404,
     ("GET", "/api/users"): 200,
     ("POST", "/api/users"): 422,
     ("GET", "/api/users/{id}"): 404,

@@ -257,3 +257,23 @@ async def test_migration_0003_goes_down_and_up_again(database_url: str) -> None:
     assert not {"auth_tokens", "lead_forms"} & await tables()
     await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
     assert {"auth_tokens", "lead_forms"} <= await tables()
+
+
+async def test_users_see_their_tokens_without_values_and_revoke_one(crm: Crm) -> None:
+    session = await crm.login("bruno")
+    crm.client.session.cookie_jar.clear()
+    resp = await crm.client.get("/api/auth/tokens", headers=crm.bearer("bruno"))
+    items = (await resp.json())["items"]
+    assert [(i["kind"], i["current"]) for i in items] == [("session", False), ("api", True)]
+    assert all(sorted(i) == ["created_at", "current", "expires_at", "id", "kind"] for i in items)
+    other = await crm.client.delete(
+        f"/api/auth/tokens/{items[0]['id']}", headers=crm.bearer("ana")
+    )
+    assert other.status == 404  # not ana's to revoke
+    resp = await crm.client.delete(
+        f"/api/auth/tokens/{items[0]['id']}", headers=crm.bearer("bruno")
+    )
+    assert (resp.status, await resp.json()) == (200, {"status": "revoked"})
+    bearer = {"Authorization": f"Bearer {session['token']}"}
+    assert (await crm.client.get("/api/me", headers=bearer)).status == 401
+    assert (await crm.client.get("/api/me", headers=crm.bearer("bruno"))).status == 200
