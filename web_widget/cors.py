@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kernel.errors import CentralitaError
 from web_widget.guards import OriginGuard
 
 ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-CSRF-Token"
@@ -30,12 +31,20 @@ def cors_middleware(guard: OriginGuard) -> Any:
             response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
             response.headers["Access-Control-Max-Age"] = "600"
         else:
+            # Errors carry the headers too, or the page sees a CORS failure instead of a 401.
             try:
                 response = await handler(request)
             except web.HTTPException as err:
-                response = err
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Vary"] = "Origin"
+                _allow(err.headers, origin)
+                raise
+            except CentralitaError as err:
+                response = web.json_response(err.to_json(), status=err.status)
+        _allow(response.headers, origin)
         return response
 
     return cors
+
+
+def _allow(headers: Any, origin: str) -> None:
+    headers["Access-Control-Allow-Origin"] = origin
+    headers["Vary"] = "Origin"

@@ -166,21 +166,29 @@ async def test_tel_links_call_once_on_a_double_click_and_several_numbers_ask_whi
 
 
 async def host_page(aiohttp_server, page: dict[str, str]):
-    """A page on ANOTHER origin; its HTML is filled in once Centralita's port is known."""
+    """A page on ANOTHER origin; its HTML is filled in once Centralita's port is known.
+
+    `/token` plays the host's back end handing its user a fresh widget token.
+    """
 
     async def index(_request: web.Request) -> web.Response:
         return web.Response(text=page["html"], content_type="text/html")
 
+    async def token(_request: web.Request) -> web.Response:
+        return web.json_response({"token": page["fresh_token"]})
+
     app = web.Application()
     app.router.add_get("/", index)
+    app.router.add_get("/token", token)
     return await aiohttp_server(app)
 
 
-def embedding(centralita: str, token: str) -> str:
+def embedding(centralita: str, token: str, token_url: str = "") -> str:
+    refresh = f' data-token-url="{token_url}"' if token_url else ""
     return (f'<!doctype html><html><body><h1>Partner CRM</h1>'
             f'<a id="num" href="tel:+34911234567">+34 911 23 45 67</a>'
             f'<script src="{centralita}/widget.js" data-server="{centralita}" '
-            f'data-token="{token}"></script></body></html>')
+            f'data-token="{token}"{refresh}></script></body></html>')
 
 
 async def widget_token(base: str, username: str) -> str:
@@ -304,3 +312,21 @@ async def test_when_a_teammate_answers_the_card_is_withdrawn(browser, server):
     await expect(luis.locator("centralita-phone .card .pill")).to_have_text("En llamada")
     await expect(ana.locator("centralita-phone .card")).to_have_count(0)
     await expect(ana.locator("centralita-phone .toast")).to_have_text("Atendida por 1002")
+
+
+async def test_an_expired_widget_token_is_renewed_from_the_host_page(
+    browser, aiohttp_server, tmp_path, port
+):
+    partner_html: dict[str, str] = {}
+    partner = await host_page(aiohttp_server, partner_html)
+    app = widget_app(tmp_path / "t.db", port, allowed_origins=(base_url(partner),))
+    centralita = await aiohttp_server(app)
+    await seed_users(app)
+    base = base_url(centralita)
+    partner_html["fresh_token"] = await widget_token(base, "ana")
+    partner_html["html"] = embedding(base, "wt_expired", token_url="/token")
+    page = await browser.new_page()
+    await page.goto(base_url(partner) + "/")
+    await expect(page.locator("centralita-phone .link-dot.up")).to_have_count(1)
+    await page.locator("#num").click()
+    await until(lambda: port.requests == [("originate", "+34911234567", "1001")], within=15)

@@ -152,6 +152,8 @@
       this.server = (this.getAttribute("server") || ds.server || (scriptSrc ? scriptSrc.origin : location.origin)).replace(/\/$/, "");
       this.token = this.getAttribute("token") || ds.token || null;
       this.csrf = this.getAttribute("csrf") || ds.csrf || null;
+      // Where the host page hands out fresh widget tokens (its own origin, its own session).
+      this.tokenUrl = this.getAttribute("token-url") || ds.tokenUrl || null;
       this.phoneMode = this.getAttribute("phone-mode") || ds.phoneMode || "desk";
       // Spanish unless the tag or the host page asks for English.
       var lang = (this.getAttribute("lang") || ds.lang || document.documentElement.lang || "es").slice(0, 2);
@@ -296,7 +298,7 @@
 
     // -- the server ----------------------------------------------------------
 
-    api(method, path, body, extraHeaders) {
+    api(method, path, body, extraHeaders, retried) {
       var headers = Object.assign({ Accept: "application/json" }, extraHeaders || {});
       if (body !== undefined) headers["Content-Type"] = "application/json";
       if (this.token) headers.Authorization = "Bearer " + this.token;
@@ -309,6 +311,12 @@
         return res.text().then(function (text) {
           var data = {};
           try { data = text ? JSON.parse(text) : {}; } catch (e) { data = {}; }  // a proxy's HTML page
+          if (res.status === 401 && self.token && self.tokenUrl && !retried) {
+            // Widget tokens are short-lived: ask the host page's back end for a fresh one.
+            return self.refreshToken().then(function () {
+              return self.api(method, path, body, extraHeaders, true);
+            }, function () { self.sessionLost(); throw new Error(self.t.sessionEnded); });
+          }
           if (res.status === 401) self.sessionLost();
           if (!res.ok) {
             var err = new Error((data.error && data.error.message) || res.statusText);
@@ -318,6 +326,17 @@
           return data;
         });
       });
+    }
+
+    refreshToken() {
+      var self = this;
+      if (!this.refreshing) {
+        this.refreshing = fetch(this.tokenUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .then(function (res) { if (!res.ok) throw new Error(res.statusText); return res.json(); })
+          .then(function (data) { if (!data.token) throw new Error("no token"); self.token = data.token; })
+          .finally(function () { self.refreshing = null; });
+      }
+      return this.refreshing;
     }
 
     start() {
