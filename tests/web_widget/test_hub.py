@@ -11,6 +11,7 @@ from kernel.events import (
     CallInfo,
     CallRinging,
     CallState,
+    CallTransferred,
     Direction,
     Disposition,
     PbxOffline,
@@ -247,3 +248,22 @@ async def test_a_resync_gives_each_agent_the_card_popped_for_them_only():
     assert [c["card"] for c in hub.snapshot("1001")["calls"]] == [{"name": "Cliente privado"}]
     assert [c["card"] for c in hub.snapshot("1002")["calls"]] == [{"name": ""}]
     assert hub.snapshot("1003")["calls"] == []
+
+
+async def test_a_transfer_brings_the_target_into_the_call_and_ends_for_both():
+    hub = AgentHub()
+    call = answered(ringing(exts=("1001",)), "1001")
+    await hub.on_event(CallAnswered(call=call))
+    moved = CallInfo("c1", call.direction, call.caller, call.callee, CallState.TRANSFERRED,
+                     agent="1001", ringing=("1001",), started_at=10.0, answered_at=12.0)
+    await hub.on_event(CallTransferred(call=moved, mode="blind", target="1003"))
+    ended = CallInfo("c1", call.direction, call.caller, call.callee, CallState.ENDED,
+                     agent="1003", ringing=("1001",), started_at=10.0, answered_at=12.0,
+                     ended_at=30.0, disposition=Disposition.ANSWERED)
+    await hub.on_event(CallEnded(call=ended))
+    seen = {ext: [(m["type"], m.get("target")) for m in hub.channel(ext).buffer]
+            for ext in ("1001", "1003")}
+    assert seen == {
+        "1001": [("call.answered", None), ("call.transferred", "1003"), ("call.ended", None)],
+        "1003": [("call.transferred", "1003"), ("call.ended", None)],
+    }
