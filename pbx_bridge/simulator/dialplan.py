@@ -95,6 +95,7 @@ class Dialplan:
         self.pbx = pbx
         self.agents: dict[str, Phone] = {}
         self.customers: dict[str, Phone] = {}  # pstn-out numbers set at run time
+        self.dids: dict[str, Did] = dict(DIDS)  # the README's DIDs plus those added at run time
         self.queues: Any = None  # queues.Queues, wired by the simulator
         self.tasks: set[asyncio.Task[Any]] = set()
 
@@ -135,7 +136,7 @@ class Dialplan:
         if phone is not None:
             self.spawn(self.phone(leg, phone))
         elif context == "from-pstn":
-            self.spawn(self.did(leg, DIDS.get(exten) or Did(exten=exten)))
+            self.spawn(self.did(leg, self.dids.get(exten) or Did(exten=exten)))
         elif context == "from-internal":
             self.spawn(self.did(leg, Did(exten=exten)))
         else:
@@ -189,10 +190,8 @@ class Dialplan:
     ) -> str:
         """Dial(Local/exten@context) from `caller`; bridge on answer."""
         pbx = self.pbx
-        if upstream is not None and not upstream.settled:
-            cid, conn = (caller.exten, caller.cid_name), (caller.cid_num, caller.cid_name)
-        else:
-            cid, conn = (caller.cid_num, caller.cid_name), (caller.cid_num, caller.cid_name)
+        # The dialled leg's caller ID number is the number dialled (README).
+        cid, conn = (caller.exten, caller.cid_name), (caller.cid_num, caller.cid_name)
         leg = flows.new_leg(pbx, caller, exten, context, cid, conn)
         limit = "" if dial_timeout is None else f",{dial_timeout:g}"
         caller.application, caller.app_data = "Dial", f"Local/{exten}@{context}{limit}"
@@ -216,8 +215,8 @@ class Dialplan:
         if context == "from-internal":
             pbx.newexten(chan, context, exten, "Dial", f"Local/{exten}@agent-answer")
             await self.dial(chan, exten, "agent-answer", None)
-        elif context == "from-pstn" and exten in DIDS:
-            did = DIDS[exten]
+        elif context == "from-pstn" and exten in self.dids:
+            did = self.dids[exten]
             if did.queue is not None:
                 pbx.newexten(chan, context, exten, "Queue", did.queue)
                 await self.queues.enter(chan, did.queue)

@@ -44,6 +44,8 @@ def ringing(pbx: Pbx, leg: Leg) -> None:
     """The far phone rings: the ;1 half goes Ringing and the dialler hears it."""
     if leg.settled:
         return
+    if leg.connected_on_ring is not None:  # known already, announced just after
+        leg.one.conn_num, leg.one.conn_name = leg.connected_on_ring
     pbx.newstate(leg.one, 5)
     if leg.connected_on_ring is not None:
         pbx.connected_line(leg.one, *leg.connected_on_ring)
@@ -91,13 +93,7 @@ def new_leg(
         pbx.varset(one, name, value)
         pbx.varset(two, name, value)
     if caller_id is not None:
-        num, name = caller_id
-        conn = connected or caller_id
-        pbx.caller_id(one, num, name)
-        if not connected_on_ring:
-            pbx.connected_line(one, *conn)
-        pbx.caller_id(two, *(conn if caller is not None else caller_id))
-        pbx.connected_line(two, *(caller_id if caller is not None else conn))
+        _set_caller_ids(pbx, caller, one, two, caller_id, connected or caller_id, connected_on_ring)
     pbx.local_bridge(one, two)
     dialstring = f"Local/{exten}@{context}" if caller is not None else f"{exten}@{context}"
     leg = Leg(caller, one, two)
@@ -113,6 +109,31 @@ def new_leg(
     if caller is not None:
         caller.dialing.append(leg)
     return leg
+
+
+def _set_caller_ids(
+    pbx: Pbx,
+    caller: Channel | None,
+    one: Channel,
+    two: Channel,
+    caller_id: tuple[str, str],
+    conn: tuple[str, str],
+    connected_on_ring: bool,
+) -> None:
+    """NewCallerid/NewConnectedLine on both halves, with what each already knew.
+
+    A dialled ;1 (not a queue member's) and every ;2 learn the connected line
+    before their NewCallerid is sent; an originated ;1 only after it.
+    """
+    two_cid, two_conn = (conn, caller_id) if caller is not None else (caller_id, conn)
+    if caller is not None and not connected_on_ring:
+        one.conn_num, one.conn_name = conn
+    pbx.caller_id(one, *caller_id)
+    if not connected_on_ring:
+        pbx.connected_line(one, *conn)
+    two.conn_num, two.conn_name = two_conn
+    pbx.caller_id(two, *two_cid)
+    pbx.connected_line(two, *two_conn)
 
 
 async def wait_outcome(pbx: Pbx, leg: Leg, limit_s: float | None) -> str:
@@ -178,6 +199,15 @@ def flush_callerid(pbx: Pbx, chan: Channel) -> None:
         )
 
 
+def hangup_flushing(pbx: Pbx, chan: Channel, cause: int) -> None:
+    """Hangup of a Local ;2 with a queued caller ID: the Hangup already shows the
+    new one, its NewCallerid comes right after (attended_transfer trace)."""
+    if chan.pending_callerid is not None:
+        chan.cid_num, chan.cid_name = chan.pending_callerid
+    pbx.hangup(chan, cause)
+    flush_callerid(pbx, chan)
+
+
 def teardown(pbx: Pbx, first: Channel, cause: int = 16, how: str = "app") -> None:
     """Hang up `first` and everything that falls with it.
 
@@ -219,7 +249,6 @@ def teardown(pbx: Pbx, first: Channel, cause: int = 16, how: str = "app") -> Non
         if partner is not None and not partner.gone and partner not in queued:
             queued.add(partner)
             work.append((partner, "req"))
-        pbx.hangup(chan, cause)
-        flush_callerid(pbx, chan)
+        hangup_flushing(pbx, chan, cause)
         if bridge is not None and not bridge.members:
             pbx.bridge_destroy(bridge)

@@ -19,7 +19,7 @@ from typing import Any
 from pbx_bridge.asterisk.protocol import Message, Parser, encode_message
 from pbx_bridge.simulator import actions
 from pbx_bridge.simulator.channels import Channel, Pbx
-from pbx_bridge.simulator.dialplan import Dialplan, Phone
+from pbx_bridge.simulator.dialplan import Dialplan, Did, Phone
 from pbx_bridge.simulator.queues import Queues
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,10 @@ class Simulator:
         `Originate` to `Local/<DID>@from-pstn`; returns the caller's ;2 channel."""
         variables = f"TALK={talk}"
         if did is None:
-            did = extension
+            # Each agent has a DID of its own that dials it, as a trunk's DID would:
+            # the outside line is then a number, never the extension itself.
+            did = f"9109{extension:0>5}"
+            self.dialplan.dids.setdefault(did, Did(exten=extension))
             ring = "never" if answer_after is None else str(answer_after)
             variables += f",AGENT_RING={ring}"
         request = Message.of(

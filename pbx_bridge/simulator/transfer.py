@@ -117,8 +117,7 @@ def complete(pbx: Pbx, consultation: Consultation) -> None:
     update_connected(pbx, target, transferee.cid_num, transferee.cid_name)
     if partner is not None and not partner.gone:
         pbx.hangup_request(partner, 16, soft=True)
-        pbx.hangup(partner, 16)
-        flows.flush_callerid(pbx, partner)
+        flows.hangup_flushing(pbx, partner, 16)
     update_connected(pbx, transferee, target.cid_num, target.cid_name)
     far = held_party(target.partner) if target.partner is not None else None
     if far is not None:

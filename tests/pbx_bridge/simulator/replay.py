@@ -41,6 +41,8 @@ KEY_FIELDS = (
     "MemberName",
     "ListItems",
     "Application",
+    "CallerIDNum",
+    "ConnectedLineNum",
     "EventList",
 )
 CHANNEL_KEYS = ("Channel", "DestChannel", "LocalOneChannel", "SpyerChannel", "TransfererChannel")

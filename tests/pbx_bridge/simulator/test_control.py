@@ -39,7 +39,7 @@ async def test_agent_answering_after_a_delay_talks_then_the_caller_hangs_up(sim:
     await client.until(lambda m: m.event == "Hangup" and m["Channel"] == caller.name)
     assert [m["DialStatus"] for m in _events(client, "DialEnd")] == ["ANSWER", "ANSWER"]
     entered = [m["Channel"].rsplit("-", 1)[0] for m in _events(client, "BridgeEnter")]
-    assert entered == ["Local/1005@agent-answer", "Local/1005@from-pstn"]
+    assert entered == ["Local/1005@agent-answer", "Local/910901005@from-pstn"]
     assert {m["Cause"] for m in _events(client, "Hangup")} == {"16"}
 
 

@@ -49,10 +49,8 @@ async def test_login_ping_unknown_and_logoff(sim: Simulator) -> None:
 async def test_lists_reflect_live_channels_and_bridges(sim: Simulator) -> None:
     client = await Client.connect(sim)
     await client.send("Login", ActionID="l1", Username="centralita", Secret="not-a-secret")
-    await sim.inbound(caller="34911111111", extension="1001", answer_after=0.5, talk=600)
-    await client.until(
-        lambda m: m.event == "BridgeEnter" and m.get("Channel").startswith("Local/1001@from-pstn")
-    )
+    caller = await sim.inbound(caller="34911111111", extension="1001", answer_after=0.5, talk=600)
+    await client.until(lambda m: m.event == "BridgeEnter" and m["Channel"] == caller.name)
     start = await client.send("CoreShowChannels", ActionID="c1")
     assert start.get("EventList") == "start"
     done = await client.until(lambda m: m.event == "CoreShowChannelsComplete")
