@@ -1,0 +1,82 @@
+"""End to end on real AMI: the simulator over TCP -> the Asterisk adapter -> the CRM's
+screen-pop -> the hub -> the agent's socket; and click-to-call back through the port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+import crm_core
+import pbx_bridge
+import web_widget
+from config import Settings
+from config.settings import Secret
+from kernel.bus import InProcessBus
+from kernel.deps import Deps
+from kernel.web import error_middleware
+from pbx_bridge.simulator import Simulator
+from tests.web_widget.support import login, seed_users, until
+
+SECRET = "not-a-secret"
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    async with Simulator("centralita", SECRET, speed=40) as sim:
+        await sim.start()
+        yield sim
+
+
+@pytest.fixture
+async def client(aiohttp_client, tmp_path, simulator):
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
+                        ami_host=simulator.host, ami_port=simulator.port,
+                        ami_secret=Secret(SECRET), dial_national=True)
+    deps = Deps(settings=settings, bus=InProcessBus())
+    app = web.Application(middlewares=[error_middleware])
+
+    async def bus_lifetime(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        await deps.bus.close()
+
+    app.cleanup_ctx.append(bus_lifetime)
+    crm_core.setup(app, deps)
+    pbx_bridge.setup(app, deps)
+    web_widget.setup(app, deps)
+    client = await aiohttp_client(app)
+    await seed_users(app)
+    await until(lambda: app[pbx_bridge.PBX_PORT].online, within=10)
+    return client
+
+
+async def test_an_inbound_ami_call_pops_on_the_agents_socket_in_order(client, simulator):
+    token = await login(client, "ana")
+    ws = await client.ws_connect("/ws/agent", params={"token": token, "resume": "0"})
+    # At speed 40 a 20 s ring lasts half a real second: less than one ring as an agent hears it.
+    await simulator.inbound(caller="34912345678", extension="1001", answer_after=20, talk=8,
+                            give_up_after=60)
+    kinds: list[str] = []
+    pop = None
+    while "call.ended" not in kinds:
+        msg = await ws.receive_json(timeout=10)
+        if msg["type"] == "screen_pop":
+            pop = msg
+        if msg["type"].startswith("call.") or msg["type"] == "screen_pop":
+            kinds.append(msg["type"])
+    assert kinds[0] == "call.ringing"
+    assert kinds.index("screen_pop") < kinds.index("call.answered") < kinds.index("call.ended")
+    assert pop is not None and pop["card"]["number"] == "+34912345678"
+    await ws.close()
+
+
+async def test_click_to_call_reaches_asterisk_once_for_a_double_click(client, simulator):
+    token = await login(client, "ana")
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "dbl-1"}
+    first = await client.post("/api/calls", json={"to": "600 111 222"}, headers=headers)
+    second = await client.post("/api/calls", json={"to": "600 111 222"}, headers=headers)
+    assert (first.status, second.status) == (202, 202)
+    assert await first.json() == await second.json()
+    originates = [a.message for a in simulator.received if a.name == "Originate"]
+    assert len(originates) == 1
