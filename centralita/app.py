@@ -8,6 +8,7 @@ from aiohttp import web
 
 import crm_core
 import pbx_bridge
+import web_widget
 from centralita import health
 from config import Settings
 from kernel.bus import Bus, InProcessBus
@@ -25,6 +26,7 @@ def build_app(settings: Settings, *, bus: Bus | None = None) -> web.Application:
     app.add_routes(health.routes)
     crm_core.setup(app, deps)
     pbx_bridge.setup(app, deps)
+    web_widget.setup(app, deps)
     return app
 
 

@@ -1,0 +1,92 @@
+"""B6 end to end: a ring-all queue trace pops every rung agent, and the losers' pops are withdrawn.
+
+The real `queue_answered` stream is replayed over TCP into the whole app
+(adapter -> tracker -> bus -> CRM screen-pop -> agent hub), while the two
+queue agents (extensions 2001 and 2002) hold open agent WebSockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient
+
+from centralita.app import build_app
+from config import Secret, Settings
+from crm_core import DATABASE
+from crm_core.auth.tokens import issue_token
+from crm_core.db import migrate
+from crm_core.users import add_user
+from tests.integration.test_trace_replay_tcp import play
+
+CALL_ID = "1795546639.26"
+
+
+async def collect(ws: aiohttp.ClientWebSocketResponse, until: str) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    async with asyncio.timeout(20):
+        async for msg in ws:
+            body = json.loads(msg.data)
+            got.append(body)
+            if body.get("type") == until and body.get("call", {}).get("id", CALL_ID) == CALL_ID:
+                return got
+    raise AssertionError(f"socket closed before {until}: {got}")
+
+
+async def test_ring_all_pops_each_agent_and_withdraws_the_loser(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    started = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await started.wait()
+        await play("queue_answered", reader, writer)
+        await reader.read()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+    await migrate(url)
+    settings = Settings(
+        database_url=url, ami_host="127.0.0.1", ami_port=server.sockets[0].getsockname()[1],
+        ami_secret=Secret("not-a-secret"),
+    )
+    app = build_app(settings)
+    client: TestClient = await aiohttp_client(app)
+    db = app[DATABASE]
+    tokens = {}
+    for username, ext in (("rosa", "2001"), ("tomas", "2002")):
+        user = await add_user(db, username, "agent", "queue-pass-1", extension=ext)
+        tokens[ext] = (await issue_token(db, user.id, "api", timedelta(hours=1))).token
+    sockets = {
+        ext: await client.ws_connect(f"/ws/agent?token={token}&resume=0")
+        for ext, token in tokens.items()
+    }
+    for ws in sockets.values():
+        hello = json.loads((await ws.receive()).data)
+        assert hello["type"] == "hello"
+    started.set()
+    winner = await collect(sockets["2001"], "call.ended")
+    loser = await collect(sockets["2002"], "call.answered_elsewhere")
+    for ws in sockets.values():
+        await ws.close()
+    server.close()
+
+    def kinds(messages: list[dict[str, Any]]) -> list[str]:
+        return [m["type"] for m in messages if m.get("type") not in ("presence", "pbx.online")]
+
+    pops = {ext: [m for m in got if m["type"] == "screen_pop"]
+            for ext, got in (("2001", winner), ("2002", loser))}
+    for ext in ("2001", "2002"):
+        [pop] = pops[ext]
+        assert pop["call_id"] == CALL_ID
+        assert pop["card"]["kind"] == "lead"  # the caller is unknown: a lead, shown to both
+        assert pop["card"]["number"] == "+34912345678"
+    assert pops["2001"][0]["card"]["id"] == pops["2002"][0]["card"]["id"]
+    assert "call.answered" in kinds(winner)
+    assert "call.answered_elsewhere" not in kinds(winner)
+    assert kinds(loser)[-1] == "call.answered_elsewhere"
