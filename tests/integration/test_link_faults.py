@@ -97,9 +97,9 @@ async def test_a_thousand_calls_through_a_hundred_link_drops(tmp_path: Path) -> 
     assert [n for n, count in per_number.items() if count != 1] == []
     assert set(per_number) == set(truth)
     wrong = {
-        number: (disposition, truth[number])
+        number: (disposition, truth[str(number)])
         for number, disposition, _direction, _agent in rows
-        if disposition != truth[number]
+        if disposition != truth[str(number)]
     }
     assert wrong == {}
     assert {(d, a) for _n, disp, d, a in rows if disp == "answered"} == {("in", "1001")}
