@@ -13,7 +13,9 @@ database), then times, one after another on one loop:
 - `raw`: `SELECT contact_id, lead_id FROM phones WHERE number = :n` with the
   number already E.164, through the same SQLAlchemy async connection;
 - `ours+session`: `ours` opening and closing an AsyncSession per lookup, what
-  one HTTP request pays on top (pool checkout, the reset on return).
+  one HTTP request pays on top (pool checkout, the reset on return);
+- `directory`: `crm_core.phones.PhoneDirectory.owner`, the hot-path form
+  (in the loop's thread on SQLite; `ours+session` on PostgreSQL).
 and prints lookups/s, p50 and p99 of each and their ratio; then the median
 time of the contact list's search box (name words, a phone, "mine"). Target: p99 under
 1 ms on SQLite and within 3x of raw.
@@ -41,7 +43,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm_core.contacts import list_contacts
 from crm_core.db import Database, migrate
-from crm_core.phones import find_owner
+from crm_core.phones import PhoneDirectory, find_owner
 
 REGION = "ES"
 BATCH = 50_000
@@ -177,6 +179,7 @@ async def measure(url: str, count: int, rounds: int, driver: Driver) -> None:
     numbers = [mobile(i) for i in picks]
     texts = [written(n, i) for i, n in enumerate(numbers)]
     db = Database(url)
+    directory = PhoneDirectory(db)
     agent = Agent()
     found: list[bool] = []
     raw_query = text("SELECT contact_id, lead_id FROM phones WHERE number = :n")
@@ -196,15 +199,20 @@ async def measure(url: str, count: int, rounds: int, driver: Driver) -> None:
             async with db.session() as own:
                 await find_owner(own, texts[i], REGION, agent)
 
-        contenders = [floor, raw, ours, ours_with_session]
+        async def directory_owner(i: int) -> None:
+            await directory.owner(texts[i], REGION, agent)
+
+        contenders = [floor, raw, ours, ours_with_session, directory_owner]
         await timed(contenders, min(rounds, 2000))  # warm every cache
         found.clear()
-        floor_ms, raw_ms, ours_ms, session_ms = await timed(contenders, rounds)
+        floor_ms, raw_ms, ours_ms, session_ms, directory_ms = await timed(contenders, rounds)
+    directory.close()
     await db.close()
     summary("driver", floor_ms)
     _, raw_p99 = summary("raw", raw_ms)
     _, ours_p99 = summary("ours", ours_ms)
     summary("ours+session", session_ms)
+    summary("directory", directory_ms)
     expected = sum(1 for i in picks if i <= count and visible_to_agent(i))
     mean_ratio = statistics.fmean(ours_ms) / statistics.fmean(raw_ms)
     print(f"  found {sum(found)}/{rounds} (expected {expected}); ours/raw: p99 "

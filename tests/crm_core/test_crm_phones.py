@@ -14,7 +14,13 @@ from crm_core import leads
 from crm_core.contacts import create_contact
 from crm_core.db import Database
 from crm_core.models import User
-from crm_core.phones import PhoneOwner, find_owner, normalise, normalise_or_none
+from crm_core.phones import (
+    PhoneDirectory,
+    PhoneOwner,
+    find_owner,
+    normalise,
+    normalise_or_none,
+)
 from kernel.errors import ValidationFailed
 
 
@@ -120,3 +126,36 @@ def test_any_mobile_in_any_form_is_the_same_key(national: int, form: str) -> Non
     n = str(national)
     text = form.format(n=n, a=n[:3], b=n[3:5], c=n[5:7], d=n[7:])
     assert normalise(text, "ES") == f"+34{n}"
+
+
+async def test_the_directory_answers_like_find_owner_and_sees_new_numbers(db: Database) -> None:
+    ana, ben, admin = Someone(1, "agent"), Someone(2, "agent"), Someone(3, "admin")
+    async with db.transaction() as session:
+        session.add_all([User(id=2, username="ben", role="agent", password_hash="x",
+                              working_hours={}),
+                         User(id=3, username="root", role="admin", password_hash="x",
+                              working_hours={})])
+    directory = PhoneDirectory(db)
+    try:
+        assert await directory.owner("612 00 00 09", "ES", ana) is None
+        private = await create_contact(db, ana, {"first_name": "P", "phones": ["612000009"]},
+                                       region="ES")
+        statements: list[str] = []
+
+        def seen(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            answers = [await directory.owner("0034 612 00 00 09", "ES", who)
+                       for who in (ana, ben, admin, None)]
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+        mine = PhoneOwner("+34612000009", private["id"], None)
+        assert answers == [mine, None, mine, mine]
+        # SQLite answers in the loop's thread, PostgreSQL through the engine.
+        assert len(statements) == (0 if db.engine.dialect.name == "sqlite" else 4)
+        with pytest.raises(ValidationFailed):
+            await directory.owner("12", "ES", ana)
+    finally:
+        directory.close()
