@@ -163,8 +163,11 @@ class PhoneDirectory:
         url = make_url(db.url)
         path = url.database if url.get_backend_name() == "sqlite" else None
         if path and path != ":memory:" and not path.startswith("file:"):
-            self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True,
-                                         check_same_thread=False)
+            try:
+                self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                             check_same_thread=False)
+            except sqlite3.OperationalError:  # no file yet: the async path reports it
+                return
             self._conn.execute(f"PRAGMA busy_timeout={self.BUSY_MS}")
             dialect = sqlite_dialect.dialect()
             self._sql = {query: query.compile(dialect=dialect)
