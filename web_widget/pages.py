@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 
 from crm_core import DATABASE
-from crm_core.models import User
 from crm_core.openapi import describe
+from crm_core.users import list_users
 from web_widget.control import HUB
 from web_widget.identity import CALL_ROLES, principal_from_request, public, require
 
@@ -78,8 +77,8 @@ async def team(request: web.Request) -> web.Response:
     """Teammates with their extension and live presence: the widget's Equipo tab."""
     hub = request.app[HUB]
     live = {entry["agent"]: entry for entry in hub.team()}
-    async with request.app[DATABASE].session() as session:
-        users = (await session.scalars(select(User).where(User.active).order_by(User.name))).all()
+    users = sorted(await list_users(request.app[DATABASE], include_inactive=False),
+                   key=lambda u: (u.name or u.username).lower())
     items: list[dict[str, Any]] = []
     for user in users:
         entry = live.get(user.extension or f"user:{user.username}", {})
