@@ -330,3 +330,21 @@ async def test_an_expired_widget_token_is_renewed_from_the_host_page(
     await expect(page.locator("centralita-phone .link-dot.up")).to_have_count(1)
     await page.locator("#num").click()
     await until(lambda: port.requests == [("originate", "+34911234567", "1001")], within=15)
+
+
+async def test_without_a_token_on_centralitas_origin_the_widget_signs_in_itself(browser, server):
+    base = base_url(server)
+    page = await browser.new_page()
+    await page.goto(base + "/login")  # any Centralita page, nobody signed in
+    await page.add_script_tag(url=base + "/widget.js")
+    form = page.locator("centralita-phone form.signin")
+    await expect(form).to_be_visible()
+    await form.locator("input[name=username]").fill("luis")
+    await form.locator("input[name=password]").fill("wrong")
+    await form.locator("button[type=submit]").click()
+    await expect(form.locator(".error")).to_have_text("Usuario o contraseña incorrectos")
+    await form.locator("input[name=password]").fill(PASSWORD)
+    await form.locator("button[type=submit]").click()
+    await expect(page.locator("centralita-phone .link-dot.up")).to_have_count(1)
+    await expect(page.locator("centralita-phone .whoami")).to_have_text("Luis Agente · 1002")
+    await expect(form).to_be_hidden()
