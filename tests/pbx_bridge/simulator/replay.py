@@ -137,6 +137,11 @@ def roles(
     names = {c: f"chan{i}" for i, c in enumerate(channel_order(known or []))}
     names.update({f"bridge:{b}": f"bridge{i}" for i, b in enumerate(bridge_order(known or []))})
     out: dict[str, list[tuple[str, ...]]] = {}
+    uid_role = {
+        m["Uniqueid"]: names[m["Channel"]]
+        for m in known or []
+        if m.get("Channel") in names and "Uniqueid" in m
+    }
     for message in messages:
         if not message.event:
             if message.response:
@@ -151,6 +156,10 @@ def roles(
             count = sum(1 for v in names.values() if v.startswith(kind))
             owner = names.setdefault(owner, f"{kind}{count}")
         fields = tuple(f"{k}={message[k]}" for k in KEY_FIELDS if k in message)
+        if "Uniqueid" in message and owner.startswith("chan"):
+            uid_role.setdefault(message["Uniqueid"], owner)
+        if message.get("Linkedid") in uid_role:  # the call's first channel, as a role
+            fields = (*fields, f"Linkedid={uid_role[message['Linkedid']]}")
         out.setdefault(owner, []).append((message.event, *fields))
     return out
 

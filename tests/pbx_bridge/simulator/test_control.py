@@ -120,17 +120,22 @@ async def test_hangup_mute_and_bridge_actions(sim: Simulator) -> None:
     assert sim.live_channels() == []
 
 
-async def test_load_generator_runs_its_mix_to_the_end(sim: Simulator) -> None:
-    client = await Client.connect(sim)
-    await client.login()
-    counts = await sim.run_load(calls_per_second=40, duration_s=0.5, mix={"answered": 3, "busy": 1})
-    assert sum(counts.values()) == 20 and set(counts) == {"answered", "busy"}
-    # Every call is two Local pairs (caller and agent): 80 channels hang up in the end.
-    await client.until(lambda _: len(_events(client, "Hangup")) == 80, wait_s=10)
-    agent_dials = [m for m in _events(client, "DialEnd") if "Channel" in m]
-    statuses = sorted(m["DialStatus"] for m in agent_dials)
-    assert statuses == ["ANSWER"] * counts["answered"] + ["BUSY"] * counts["busy"]
-    assert sim.live_channels() == []
+async def test_load_generator_runs_its_mix_to_the_end() -> None:
+    # 10x: callers give up after 30 simulated seconds, which must stay far off
+    # even when the machine is busy.
+    async with Simulator("centralita", "not-a-secret", speed=10) as sim:
+        await sim.start()
+        client = await Client.connect(sim)
+        await client.login()
+        mix = {"answered": 3, "busy": 1}
+        counts = await sim.run_load(calls_per_second=40, duration_s=0.5, mix=mix)
+        assert sum(counts.values()) == 20 and set(counts) == {"answered", "busy"}
+        # Every call is two Local pairs (caller and agent): 80 channels hang up in the end.
+        await client.until(lambda _: len(_events(client, "Hangup")) == 80, wait_s=10)
+        agent_dials = [m for m in _events(client, "DialEnd") if "Channel" in m]
+        statuses = sorted(m["DialStatus"] for m in agent_dials)
+        assert statuses == ["ANSWER"] * counts["answered"] + ["BUSY"] * counts["busy"]
+        assert sim.live_channels() == []
 
 
 async def test_run_simulator_serves_demo_calls() -> None:
