@@ -68,11 +68,13 @@ async def test_a_dropped_client_does_not_stop_the_call(sim: Simulator) -> None:
     await first.send("Login", ActionID="l1", Username="centralita", Secret="not-a-secret")
     second = await Client.connect(sim)
     await second.send("Login", ActionID="l2", Username="centralita", Secret="not-a-secret")
-    caller = await sim.inbound(extension="1001", answer_after=0.5, talk=2)
+    caller = await sim.inbound(extension="1001", answer_after=0.5, talk=40)
     await first.until(lambda m: m.event == "DialBegin")
     await sim.drop_clients()
     third = await Client.connect(sim)
     await third.send("Login", ActionID="l3", Username="centralita", Secret="not-a-secret")
+    assert [session.number for session in sim.sessions] == [3]
+    assert caller in sim.live_channels()
     hangup = await third.until(
         lambda m: m.event == "Hangup" and m["Channel"] == caller.name, wait_s=10
     )
