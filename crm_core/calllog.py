@@ -141,9 +141,10 @@ class CallLog:
                 select(Call).where(Call.call_id == info.call_id).with_for_update()
             )
             assert call is not None  # inserted above or by a concurrent writer
+            named = call.agent if call.agent_user_id is not None else None
             _merge(call, info, at)
             call.outside_number = call.outside_number or number
-            await _link(session, call, info)
+            await _link(session, call, named)
             await session.flush()
             return call.id
 
@@ -165,9 +166,10 @@ def _insert_ignore(session: AsyncSession, info: CallInfo, at: float) -> Any:
     return insert(Call).values(**values).on_conflict_do_nothing(index_elements=["call_id"])
 
 
-async def _link(session: AsyncSession, call: Call, info: CallInfo) -> None:
-    """Name the agent's user and the contact or lead of the outside number, once known."""
-    if call.agent and call.agent_user_id is None:
+async def _link(session: AsyncSession, call: Call, named: str | None) -> None:
+    """Name the agent's user (again after a transfer: `named` is whom we last named)
+    and the contact or lead of the outside number, once known."""
+    if call.agent and call.agent != named:
         call.agent_user_id = await session.scalar(
             select(User.id).where(User.extension == call.agent)
         )

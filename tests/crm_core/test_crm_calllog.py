@@ -25,6 +25,7 @@ from kernel.events import (
     CallInfo,
     CallRinging,
     CallState,
+    CallTransferred,
     Direction,
     Disposition,
     RecordingReady,
@@ -241,3 +242,13 @@ async def test_the_speech_pool_marks_the_transcript_status(db: Database) -> None
     with pytest.raises(ValidationFailed):
         await calllog.mark_transcript(db, "1780000000.1", "lost")
     assert await _rows(db) == [{**ENDED_ROW, "transcript_status": "done"}]
+
+
+async def test_a_transfer_hands_the_call_to_the_new_agents_user(db: Database) -> None:
+    ringing, answered, ended = _inbound()
+    moved = replace(answered.call, agent="1003")
+    events = [ringing, answered, CallTransferred(call=moved, mode="blind", target="1003",
+                                                 at=T0 + 20),
+              CallEnded(call=replace(ended.call, agent="1003"), at=T0 + 47)]
+    await _replay(db, CallLog(db, region=REGION), events)
+    assert await _rows(db) == [{**ENDED_ROW, "agent": "1003", "agent_user_id": BEN.user_id}]
