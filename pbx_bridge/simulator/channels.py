@@ -14,9 +14,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pbx_bridge.asterisk.protocol import Message
+
+if TYPE_CHECKING:
+    from pbx_bridge.simulator.flows import Leg
+    from pbx_bridge.simulator.transfer import Consultation
 
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
 CAUSE_TXT = {
@@ -58,8 +62,8 @@ class Channel:
     variables: dict[str, str] = field(default_factory=dict)
     muted: str = ""  # MuteAudio direction in force: "", "in", "out" or "all"
     pending_callerid: tuple[str, str] | None = None  # queued for a Local ;2 (transfers)
-    consultation: Any = None  # transfer.Consultation while this channel consults
-    dialing: list[Any] = field(default_factory=list)  # outgoing flows.Leg objects
+    consultation: Consultation | None = None  # while this channel consults (Atxfer)
+    dialing: list[Leg] = field(default_factory=list)  # its outgoing Dial legs
     hungup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def fields(self, prefix: str = "") -> list[tuple[str, str]]:

@@ -13,11 +13,14 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pbx_bridge.simulator import flows
 from pbx_bridge.simulator.channels import Channel, Pbx
 from pbx_bridge.simulator.flows import ANSWER, BUSY, CONGESTION, NOANSWER, Leg
+
+if TYPE_CHECKING:
+    from pbx_bridge.simulator.queues import Queues
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class Dialplan:
         self.agents: dict[str, Phone] = {}
         self.customers: dict[str, Phone] = {}  # pstn-out numbers set at run time
         self.dids: dict[str, Did] = dict(DIDS)  # the README's DIDs plus those added at run time
-        self.queues: Any = None  # queues.Queues, wired by the simulator
+        self.queues: Queues  # wired by the simulator (each needs the other)
         self.tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

@@ -12,11 +12,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pbx_bridge.simulator import flows
 from pbx_bridge.simulator.channels import Channel, Pbx
 from pbx_bridge.simulator.flows import ANSWER, CANCEL, Leg
+
+if TYPE_CHECKING:
+    from pbx_bridge.simulator.dialplan import Dialplan
 
 
 @dataclass(eq=False)
@@ -98,7 +101,7 @@ def default_queues() -> dict[str, Queue]:
 class Queues:
     """The queues plus the two applications that watch calls: Queue and ChanSpy."""
 
-    def __init__(self, pbx: Pbx, dialplan: Any) -> None:
+    def __init__(self, pbx: Pbx, dialplan: Dialplan) -> None:
         self.pbx = pbx
         self.dialplan = dialplan
         self.queues = default_queues()
@@ -213,7 +216,7 @@ class Queues:
         self._connect(queue, caller, legs, winner, (joined, ring_time))
         return True
 
-    def _agent_called(self, queue: Queue, caller: Channel, member: Member) -> Any:
+    def _agent_called(self, queue: Queue, caller: Channel, member: Member) -> Callable[[Leg], None]:
         def called(leg: Leg) -> None:
             self.pbx.event(
                 "AgentCalled",
