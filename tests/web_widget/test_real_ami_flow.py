@@ -13,11 +13,13 @@ import pbx_bridge
 import web_widget
 from config import Settings
 from config.settings import Secret
+from crm_core import DATABASE
+from crm_core.users import add_user
 from kernel.bus import InProcessBus
 from kernel.deps import Deps
 from kernel.web import error_middleware
 from pbx_bridge.simulator import Simulator
-from tests.web_widget.support import login, seed_users, until
+from tests.web_widget.support import PASSWORD, login, seed_users, until
 
 SECRET = "not-a-secret"
 
@@ -80,3 +82,36 @@ async def test_click_to_call_reaches_asterisk_once_for_a_double_click(client, si
     assert await first.json() == await second.json()
     originates = [a.message for a in simulator.received if a.name == "Originate"]
     assert len(originates) == 1
+
+
+async def test_a_ring_all_queue_pops_on_both_agents_and_withdraws_the_loser(client, simulator):
+    db = client.app[DATABASE]
+    for username, ext in (("eva", "2001"), ("ivan", "2002")):
+        await add_user(db, username, "agent", PASSWORD, extension=ext, name=username.title())
+    sockets = {}
+    for username, ext in (("eva", "2001"), ("ivan", "2002")):
+        token = await login(client, username)
+        sockets[ext] = await client.ws_connect("/ws/agent", params={"token": token, "resume": "0"})
+    # 2001 picks up after 8 s of ringing (0.2 s here, at speed 40); 2002 lets it ring.
+    simulator.set_agent_behaviour("2001", "answer", answer_after=8)
+    simulator.set_agent_behaviour("2002", "noanswer")
+    await simulator.queue_call(queue="ventas", talk=8)
+
+    async def until_settled(ws) -> list[dict]:
+        got: list[dict] = []
+        while not got or got[-1]["type"] not in ("call.answered", "call.answered_elsewhere"):
+            msg = await ws.receive_json(timeout=10)
+            if msg["type"].startswith("call.") or msg["type"] == "screen_pop":
+                got.append(msg)
+        return got
+
+    seen = {ext: await until_settled(ws) for ext, ws in sockets.items()}
+    for got in seen.values():
+        assert got[0]["type"] == "call.ringing"
+        assert "screen_pop" in [m["type"] for m in got]
+    endings = {ext: got[-1] for ext, got in seen.items()}
+    assert endings["2001"]["type"] == "call.answered"
+    assert {k: endings["2002"][k] for k in ("type", "answered_by")} == {
+        "type": "call.answered_elsewhere", "answered_by": "2001"}
+    for ws in sockets.values():
+        await ws.close()
