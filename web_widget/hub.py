@@ -79,6 +79,8 @@ class AgentChannel:
     buffer: deque[Message] = field(default_factory=deque)
     sockets: set[Outbox] = field(default_factory=set)
     presence: str = "offline"
+    chosen: str = "online"
+    """What the agent last picked; a reconnect restores it (never flips "away" to "online")."""
     last_heartbeat: float = 0.0
     lagged: bool = False
     disconnected_at: float | None = None
@@ -151,10 +153,9 @@ class AgentHub:
         chan.sockets.add(outbox)
         chan.last_heartbeat = self._clock()
         chan.disconnected_at = None
-        if chan.presence == "offline" or chan.lagged:
+        if chan.presence != chan.chosen or chan.lagged:
             chan.lagged = False
-            if chan.presence == "offline":
-                chan.presence = "online"
+            chan.presence = chan.chosen
             self._broadcast_presence(chan)
         return mode
 
@@ -220,7 +221,7 @@ class AgentHub:
         if status not in PRESENCE_STATES:
             raise ValueError(f"presence must be one of {', '.join(PRESENCE_STATES)}")
         chan = self.channel(key)
-        chan.presence = status
+        chan.presence = chan.chosen = status
         self._broadcast_presence(chan)
 
     def heartbeat(self, key: str) -> None:

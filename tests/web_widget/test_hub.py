@@ -267,3 +267,20 @@ async def test_a_transfer_brings_the_target_into_the_call_and_ends_for_both():
         "1001": [("call.answered", None), ("call.transferred", "1003"), ("call.ended", None)],
         "1003": [("call.transferred", "1003"), ("call.ended", None)],
     }
+
+
+async def test_a_reconnect_restores_the_presence_the_agent_chose():
+    clock = Clock()
+    hub = AgentHub(heartbeat_s=10, offline_after_s=60, clock=clock)
+    first = Outbox()
+    hub.attach("1001", first, last_seq=0, epoch=hub.epoch)
+    hub.set_presence("1001", "away")
+    hub.detach("1001", first)
+    clock.now += 61
+    hub.check_heartbeats()
+    assert hub.channel("1001").presence == "offline"
+    hub.attach("1001", Outbox(), last_seq=None)
+    assert (hub.channel("1001").presence, hub.channel("1001").lagged) == ("away", False)
+    hub.set_presence("1001", "offline")  # chosen offline stays offline across reconnects
+    hub.attach("1001", Outbox(), last_seq=None)
+    assert hub.channel("1001").presence == "offline"
