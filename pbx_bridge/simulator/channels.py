@@ -60,6 +60,7 @@ class Channel:
     dialplan: bool = False  # runs dialplan itself (so it gets SoftHangupRequest)
     before_end: list[Callable[[], Any]] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
+    music_stop: Callable[[], None] | None = None  # ends hold music when it leaves hold
     muted: str = ""  # MuteAudio direction in force: "", "in", "out" or "all"
     pending_callerid: tuple[str, str] | None = None  # queued for a Local ;2 (transfers)
     consultation: Consultation | None = None  # while this channel consults (Atxfer)

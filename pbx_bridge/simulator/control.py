@@ -140,6 +140,10 @@ async def bridge(sim: Simulator, session: Session, request: Message) -> None:
             return
         pair.append(chan)
     for chan in pair:
+        if chan.music_stop is not None:  # leaving hold: its music stops first
+            chan.before_end.remove(chan.music_stop)
+            chan.music_stop()
+            chan.music_stop = None
         old = chan.bridge
         if old is not None:
             pbx.bridge_leave(old, chan)

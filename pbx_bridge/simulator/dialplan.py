@@ -78,6 +78,9 @@ DIALER_CUSTOMERS = {
 
 log = logging.getLogger(__name__)
 
+# Contexts the Asterisk adapter's hold uses (settings ami_hold_context/ami_park_context).
+HOLD_CONTEXTS = ("centralita-hold", "centralita-wait")
+
 KNOWN_CONTEXTS = {
     "from-pstn",
     "from-internal",
@@ -229,8 +232,27 @@ class Dialplan:
         elif context == "dialer-connect":
             pbx.newexten(chan, context, exten, "Queue", exten)
             await self.queues.enter(chan, exten)
+        elif context in HOLD_CONTEXTS:
+            self.park(chan, context, exten)
+            return
         if chan.bridge is None and not chan.gone and chan not in self.queues.all_callers():
             flows.teardown(pbx, chan)  # unanswered, or no such extension: the dialplan ends
+
+    def park(self, chan: Channel, context: str, exten: str) -> None:
+        """Centralita's hold: the customer hears music, the agent waits in silence,
+        each until a Bridge action joins them again (or they hang up)."""
+        pbx = self.pbx
+        if context == "centralita-wait":
+            pbx.newexten(chan, context, exten, "Wait", "3600")
+            return
+        pbx.newexten(chan, context, exten, "MusicOnHold", "default")
+        pbx.event("MusicOnHoldStart", "call,all", [*chan.fields(), ("Class", "default")])
+
+        def stop() -> None:
+            pbx.event("MusicOnHoldStop", "call,all", chan.fields())
+
+        chan.music_stop = stop
+        chan.before_end.append(stop)
 
     async def after_answer(self, one: Channel, request: dict[str, str]) -> None:
         """What an originated ;1 runs once answered: its Context/Exten or Application."""

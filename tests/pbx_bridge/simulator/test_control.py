@@ -290,3 +290,39 @@ async def test_dialer_customers_and_added_agents_follow_their_behaviour(sim: Sim
         ("Agente 2003", "34911000001")
     ]
     assert complete["Reason"] == "caller"
+
+
+async def test_hold_by_redirect_and_resume_by_bridge_as_the_adapter_does(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    customer = await sim.inbound(caller="34600000088", extension="1001", answer_after=0.1, talk=60)
+    await client.until(lambda m: m.event == "BridgeEnter" and m["Channel"] == customer.name)
+    agent = (
+        next(c for c in customer.bridge.members if c is not customer) if customer.bridge else None
+    )
+    assert agent is not None
+    await client.send(
+        "Redirect",
+        ActionID="h1",
+        Channel=customer.name,
+        Context="centralita-hold",
+        Exten="s",
+        Priority="1",
+        ExtraChannel=agent.name,
+        ExtraContext="centralita-wait",
+        ExtraExten="s",
+        ExtraPriority="1",
+    )
+    held = await client.until(lambda m: m.event == "MusicOnHoldStart")
+    assert (held["Channel"], held["Class"]) == (customer.name, "default")
+    assert customer.bridge is None and agent.bridge is None and not agent.gone
+    resumed = await client.send(
+        "Bridge", ActionID="r1", Channel1=agent.name, Channel2=customer.name, Tone="no"
+    )
+    assert resumed.get("Message") == "Channels have been bridged"
+    stop = await client.until(lambda m: m.event == "MusicOnHoldStop")
+    entered = [m["Channel"] for m in _events(client, "BridgeEnter")[-2:]]
+    assert stop["Channel"] == customer.name and entered == [agent.name, customer.name]
+    await client.send("Hangup", ActionID="x1", Channel=customer.name)
+    await client.until(lambda m: m.event == "Hangup" and m["Channel"] == agent.name)
+    assert len(_events(client, "MusicOnHoldStop")) == 1
