@@ -252,3 +252,24 @@ async def test_a_transfer_hands_the_call_to_the_new_agents_user(db: Database) ->
               CallEnded(call=replace(ended.call, agent="1003"), at=T0 + 47)]
     await _replay(db, CallLog(db, region=REGION), events)
     assert await _rows(db) == [{**ENDED_ROW, "agent": "1003", "agent_user_id": BEN.user_id}]
+
+
+async def test_notes_name_one_visible_target_and_keep_their_order(db: Database) -> None:
+    await _replay(db, CallLog(db, region=REGION), _inbound("n1"))
+    with pytest.raises(ValidationFailed) as caught:
+        await notes.add_note(db, ANA, "two places", contact_id=1, call_id="n1")
+    assert caught.value.field == "target"
+    with pytest.raises(ValidationFailed) as caught:
+        await notes.add_note(db, ANA, "   ", call_id="n1")
+    assert caught.value.field == "text"
+    with pytest.raises(NotFound):
+        await notes.add_note(db, ANA, "x", lead_id=404)
+    first = await notes.add_note(db, ANA, " asked for Ana ", call_id="n1")
+    second = await notes.add_note(db, ANA, "call back Monday", call_id="n1")
+    assert first == {"id": first["id"], "contact_id": None, "lead_id": None, "call_id": "n1",
+                     "author_id": ANA.user_id, "text": "asked for Ana",
+                     "created_at": first["created_at"]}
+    assert [n["id"] for n in await notes.call_notes(db, ANA, "n1")] == [first["id"],
+                                                                         second["id"]]
+    with pytest.raises(NotFound):  # BEN neither handled it nor knows the caller
+        await notes.call_notes(db, BEN, "n1")
