@@ -311,7 +311,7 @@ async def test_when_a_teammate_answers_the_card_is_withdrawn(browser, server):
     await server.app[BUS].publish(CallAnswered(call=answered))
     await expect(luis.locator("centralita-phone .card .pill")).to_have_text("En llamada")
     await expect(ana.locator("centralita-phone .card")).to_have_count(0)
-    await expect(ana.locator("centralita-phone .toast")).to_have_text("Atendida por 1002")
+    await expect(ana.locator("centralita-phone .toast")).to_have_text("Atendida por Luis Agente")
 
 
 async def test_an_expired_widget_token_is_renewed_from_the_host_page(

@@ -284,6 +284,7 @@
       var show = open === undefined ? this.panel.hidden : open;
       this.panel.hidden = !show;
       this.launcher.classList.toggle("active", show);
+      this.launcher.replaceChild(icon(show ? "close" : "phone"), this.launcher.firstChild);
       if (show && this.ready && this.tab) this.showTab(this.tab);
     }
 
@@ -485,7 +486,7 @@
           break;
         case "call.answered_elsewhere":
           this.calls.delete(msg.call_id);
-          this.toast(this.t.answeredElsewhere + " " + msg.answered_by);
+          this.toast(this.t.answeredElsewhere + " " + this.teammateName(msg.answered_by));
           break;
         case "call.ended":
           this.calls.delete(msg.call.call_id);
@@ -504,6 +505,12 @@
       // Only call news redraws the card: a teammate's presence must not steal the notes' focus.
       if (msg.type === "screen_pop" || msg.type.indexOf("call.") === 0) this.renderCall();
       this.dispatchEvent(new CustomEvent("centralita:message", { detail: msg }));
+    }
+
+    teammateName(extension) {
+      var live = this.team.get(extension);
+      var listed = (this.roster || []).filter(function (u) { return u.extension === extension; })[0];
+      return (listed && listed.name) || (live && live.name !== extension && live.name) || extension;
     }
 
     entry(callId) {
