@@ -195,7 +195,9 @@ async def start_originate(
     tech, _, dest = target.partition("/")
     exten, _, context = dest.partition("@")
     if tech.lower() != "local":
-        exten, context = dest, "agent-answer"
+        # Only Local channels exist here: a SIP peer (PJSIP/1001) is an agent phone,
+        # a number through a trunk (PJSIP/346...@trunk) a PSTN customer.
+        context = "pstn-out" if context else "agent-answer"
     variables = _variables(request)
     if context not in KNOWN_CONTEXTS:
         one, two = pbx.local_pair(exten, context)

@@ -326,3 +326,26 @@ async def test_hold_by_redirect_and_resume_by_bridge_as_the_adapter_does(sim: Si
     await client.send("Hangup", ActionID="x1", Channel=customer.name)
     await client.until(lambda m: m.event == "Hangup" and m["Channel"] == agent.name)
     assert len(_events(client, "MusicOnHoldStop")) == 1
+
+
+async def test_sip_dial_strings_map_to_agent_phones_and_pstn_customers(sim: Simulator) -> None:
+    client = await Client.connect(sim)
+    await client.login()
+    sim.set_customer_behaviour("34917000009", "busy")
+    for n, channel in enumerate(("PJSIP/1001", "PJSIP/34917000009@trunk"), 1):
+        await client.send(
+            "Originate",
+            ActionID=f"o{n}",
+            Channel=channel,
+            Context="caller-script",
+            Exten="talk",
+            Priority="1",
+            CallerID="<34900000000>",
+            Async="true",
+        )
+    await client.until(lambda _: len(_events(client, "OriginateResponse")) == 2)
+    results = {
+        m.action_id: (m["Reason"], m["Channel"]) for m in _events(client, "OriginateResponse")
+    }
+    assert results["o2"] == ("5", "PJSIP/34917000009@trunk")
+    assert results["o1"][0] == "4" and results["o1"][1].startswith("Local/1001@agent-answer-")
