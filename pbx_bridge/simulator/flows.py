@@ -163,6 +163,8 @@ def end_leg(pbx: Pbx, leg: Leg, status: str, far_cause: int, twice: bool = False
         pbx.dial_end(leg.caller, leg.one, status)
     if leg.one.gone:
         return
+    # Traces: the ;1 takes the far cause only for a ringall loser (26, answered
+    # elsewhere); a busy/congested ;2 is asked with 0 and hangs up with 17/34.
     near_cause = 0 if status != CANCEL or far_cause == 0 else far_cause
     pbx.hangup_request(leg.two, 0 if far_cause in (17, 34) else far_cause)
     if leg.late_busy:
