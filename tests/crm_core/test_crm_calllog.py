@@ -273,3 +273,25 @@ async def test_notes_name_one_visible_target_and_keep_their_order(db: Database) 
                                                                          second["id"]]
     with pytest.raises(NotFound):  # BEN neither handled it nor knows the caller
         await notes.call_notes(db, BEN, "n1")
+
+
+async def test_timeline_pages_cover_it_once_in_order(db: Database) -> None:
+    ids = await _three_calls(db)
+    for n in range(3):
+        await notes.add_note(db, BEN, f"note {n}", contact_id=ids["secret"])
+    await notes.add_note(db, BEN, "on the call", call_id="c1")
+    whole = await timeline.timeline(db, BEN, contact_id=ids["secret"])
+    assert (len(whole["items"]), whole["next"]) == (6, None)
+    paged: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await timeline.timeline(db, BEN, contact_id=ids["secret"], limit=4,
+                                       cursor=cursor)
+        paged += page["items"]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert paged == whole["items"]
+    with pytest.raises(ValidationFailed) as caught:
+        await timeline.timeline(db, BEN, contact_id=ids["secret"], cursor=encode_cursor([1]))
+    assert caught.value.field == "cursor"
