@@ -82,6 +82,7 @@ async def measure(label: str, sim: Simulator, sent: dict[str, float], fleet: Fle
     await fleet.quiet(0.5)
     sent.clear()
     fleet.pops.clear()
+    fleet.popped_on.clear()
     fleet.kinds.clear()
     fleet.duplicates = 0
     await place_calls(sim, rate, seconds, extensions, caller_for(contacts), offset + 1000)

@@ -49,6 +49,7 @@ class Fleet:
     origin: str
     hello: bool  # the product's socket waits for a first `hello`; the relay does not
     pops: dict[str, float] = field(default_factory=dict)
+    popped_on: dict[str, str] = field(default_factory=dict)  # call_id -> extension
     duplicates: int = 0
     kinds: Counter[str] = field(default_factory=Counter)  # card kinds: contact, lead, unknown
     closed_early: list[str] = field(default_factory=list)
@@ -105,13 +106,13 @@ class Fleet:
             ready.set_result(None)
             pinger = asyncio.create_task(self._ping(ws))
             try:
-                await self._read(ws)
+                await self._read(ws, ext)
             finally:
                 pinger.cancel()
         if not self._stop.is_set():
             self.closed_early.append(ext)
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, ws: ClientConnection, ext: str) -> None:
         async for raw in ws:
             arrived = time.time()
             self._frame.set()
@@ -124,6 +125,7 @@ class Fleet:
                 self.duplicates += 1
             else:
                 self.pops[pop["call_id"]] = arrived
+                self.popped_on[pop["call_id"]] = ext
                 self._pop.set()
                 self.kinds[str(pop["card"].get("kind", "bare"))] += 1
 
