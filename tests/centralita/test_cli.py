@@ -21,7 +21,7 @@ def users(tmp_path: Path) -> list[tuple[str, str, str | None, str]]:
         rows = conn.execute(text("SELECT username, role, extension, password_hash FROM users"))
         found = [tuple(r) for r in rows]
     engine.dispose()
-    return found  # type: ignore[return-value]
+    return found
 
 
 def test_user_add_reads_the_password_from_stdin_and_hashes_it(tmp_path: Path) -> None:
@@ -42,7 +42,9 @@ def test_user_add_reads_the_password_from_stdin_and_hashes_it(tmp_path: Path) ->
         (["--role", "wizard"], "pw-long-enough\n", "invalid choice: 'wizard'"),
     ],
 )
-def test_user_add_refuses_clearly(tmp_path: Path, args: list[str], stdin: str, message: str) -> None:
+def test_user_add_refuses_clearly(
+    tmp_path: Path, args: list[str], stdin: str, message: str
+) -> None:
     result = run_cli(tmp_path, "user", "add", "bob", *args, "--password-stdin", stdin=stdin)
     assert result.returncode != 0
     assert message in result.stderr

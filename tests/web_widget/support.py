@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import web_widget
 from config import Settings
 from crm_core import DATABASE
 from crm_core.users import add_user
-from kernel.bus import InProcessBus
+from kernel.bus import Bus, InProcessBus
 from kernel.deps import Deps
 from kernel.web import error_middleware
 from pbx_bridge.port import OriginateRequest, OriginateTicket, SpyMode, TransferMode
@@ -82,7 +82,7 @@ def widget_app(db_path: Path, port: RecordingPort, **settings: Any) -> web.Appli
     app = web.Application(middlewares=[error_middleware])
     app[BUS] = deps.bus
 
-    async def bus_lifetime(_app: web.Application):  # type: ignore[no-untyped-def]
+    async def bus_lifetime(_app: web.Application) -> AsyncIterator[None]:
         yield
         await deps.bus.close()
 
@@ -93,7 +93,7 @@ def widget_app(db_path: Path, port: RecordingPort, **settings: Any) -> web.Appli
     return app
 
 
-BUS = web.AppKey("test_bus", InProcessBus)
+BUS = web.AppKey("test_bus", Bus)
 
 USERS = [
     ("ana", "agent", "1001", "Ana Agente"),
