@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(run=_migrate)
     demo = sub.add_parser("demo", help="serve with the AMI simulator and demo data")
-    demo.add_argument("--call-every", type=float, default=20.0, metavar="SECONDS",
+    demo.add_argument("--call-every", type=float, default=10.0, metavar="SECONDS",
                       help="how often a simulated call rings an agent")
     demo.set_defaults(run=_demo)
     simulate = sub.add_parser("simulate", help="run the AMI simulator alone (real AMI over TCP)")

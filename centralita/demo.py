@@ -79,7 +79,7 @@ async def ring_agents(sim: Simulator, every_s: float) -> None:
         await asyncio.sleep(every_s)
 
 
-async def serve_demo(settings: Settings, *, call_every_s: float = 20.0) -> None:
+async def serve_demo(settings: Settings, *, call_every_s: float = 10.0) -> None:
     secret = secrets.token_urlsafe(16)
     sim = await run_simulator("127.0.0.1", 0, settings.ami_username, secret)
     settings = dataclasses.replace(
