@@ -8,6 +8,7 @@ from aiohttp import web
 
 from crm_core.calllog import CallLog
 from crm_core.db import Database, is_sqlite, migrate
+from crm_core.phones import PhoneDirectory
 from crm_core.screenpop import ScreenPopper
 from kernel.deps import Deps
 from kernel.events import Direction
@@ -16,6 +17,8 @@ DATABASE = web.AppKey("database", Database)
 
 
 def setup(app: web.Application, deps: Deps) -> None:
+    from crm_core.http.context import PHONES  # the routes import this module: not at the top
+
     url = deps.settings.database_url
 
     async def database_lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -24,9 +27,11 @@ def setup(app: web.Application, deps: Deps) -> None:
             # `centralita migrate` once, so two nodes never race on the schema.
             await migrate(url)
         db = Database(url)
-        app[DATABASE] = db
-        _listen(db, deps)
+        phones = PhoneDirectory(db)
+        app[DATABASE], app[PHONES] = db, phones
+        _listen(db, phones, deps)
         yield
+        phones.close()
         await db.close()
 
     async def database_probe() -> tuple[bool, object]:
@@ -42,7 +47,7 @@ def setup(app: web.Application, deps: Deps) -> None:
     setup_routes(app, deps.settings)
 
 
-def _listen(db: Database, deps: Deps) -> None:
+def _listen(db: Database, phones: PhoneDirectory, deps: Deps) -> None:
     """The CRM's bus subscribers: the call log and the screen-pop."""
     settings = deps.settings
     leads_for = frozenset(
@@ -51,5 +56,5 @@ def _listen(db: Database, deps: Deps) -> None:
     )
     region = settings.default_region
     CallLog(db, region=region, create_leads=leads_for).subscribe(deps.bus)
-    ScreenPopper(db, deps.bus, region=region, leads_for=leads_for,
-                 metrics=deps.metrics).subscribe(deps.bus)
+    ScreenPopper(db, deps.bus, region=region, leads_for=leads_for, metrics=deps.metrics,
+                 directory=phones).subscribe(deps.bus)

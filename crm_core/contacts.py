@@ -30,7 +30,7 @@ from crm_core.models import (
     iso,
     utcnow,
 )
-from crm_core.phones import find_owner, normalise
+from crm_core.phones import PhoneDirectory, find_owner, normalise
 from crm_core.search import contact_search, term_rows, terms_of
 from kernel.errors import Forbidden, NotFound, ValidationFailed
 
@@ -361,13 +361,15 @@ async def list_contacts(
 
 
 async def lookup_by_phone(
-    db: Database, viewer: Viewer, phone: str, *, region: str
+    db: Database, viewer: Viewer, phone: str, *, region: str,
+    directory: PhoneDirectory | None = None,
 ) -> dict[str, Any]:
     """The contact or lead owning `phone`, with `record: contact|lead`; NotFound if none."""
     from crm_core.leads import lead_cards  # leads import contacts: resolve at call time
 
+    fast = await directory.owner(phone, region, viewer) if directory is not None else None
     async with db.session() as session:
-        owner = await find_owner(session, phone, region, viewer)
+        owner = fast if directory is not None else await find_owner(session, phone, region, viewer)
         if owner is not None and owner.contact_id is not None:
             contact = await session.get_one(Contact, owner.contact_id)
             return {"record": "contact", **(await cards(session, [contact]))[0]}

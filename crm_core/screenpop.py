@@ -21,7 +21,7 @@ from crm_core.calllog import outside_party
 from crm_core.db import Database
 from crm_core.leads import lead_for_unknown
 from crm_core.models import User
-from crm_core.phones import normalise_or_none
+from crm_core.phones import PhoneDirectory, normalise_or_none
 from kernel.bus import Bus
 from kernel.events import CallEvent, CallInfo, CallRinging, Direction, Event, ScreenPop
 
@@ -36,9 +36,10 @@ class _Agent:
 class ScreenPopper:
     def __init__(
         self, db: Database, bus: Bus, *, region: str, leads_for: frozenset[Direction],
-        metrics: CollectorRegistry,
+        metrics: CollectorRegistry, directory: PhoneDirectory | None = None,
     ) -> None:
         self._db, self._bus, self._region, self._leads_for = db, bus, region, leads_for
+        self._directory = directory
         self._popped: dict[str, set[str]] = {}
         self._pops = Counter("centralita_screen_pops_total", "Screen pops sent", registry=metrics)
         self._latency = Histogram(
@@ -75,12 +76,12 @@ class ScreenPopper:
         e164 = normalise_or_none(number, self._region)
         if e164 is None:
             return {"kind": "internal", "name": number, "number": number, "call": summary}
-        card = await identify(self._db, e164, self._region, viewer)
+        card = await identify(self._db, e164, self._region, viewer, self._directory)
         if card is None and call.direction in self._leads_for:
             dialled = call.callee if call.direction == Direction.INBOUND else call.caller
             await lead_for_unknown(self._db, e164, dialled=dialled, direction=call.direction,
                                    region=self._region)
-            card = await identify(self._db, e164, self._region, viewer)
+            card = await identify(self._db, e164, self._region, viewer, self._directory)
         if card is None:
             card = {"kind": "unknown", "name": "", "number": e164}
         card.pop("record", None)

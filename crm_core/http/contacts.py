@@ -14,7 +14,7 @@ from crm_core import contacts
 from crm_core.access import VISIBILITIES
 from crm_core.auth import require
 from crm_core.http.body import MAX_ID, path_id, read_json, read_query
-from crm_core.http.context import db_of, region_of, viewer_of
+from crm_core.http.context import db_of, phones_of, region_of, viewer_of
 from crm_core.openapi import describe
 from kernel.errors import ValidationFailed
 
@@ -114,7 +114,8 @@ async def contacts_lookup(request: web.Request) -> web.Response:
     if not phone:
         raise ValidationFailed("phone is required", field="phone")
     found = await contacts.lookup_by_phone(
-        db_of(request), viewer_of(request), phone, region=region_of(request)
+        db_of(request), viewer_of(request), phone, region=region_of(request),
+        directory=phones_of(request),
     )
     return web.json_response(found)
 
