@@ -8,6 +8,7 @@ import hmac
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from crm_core.auth import principal_from_request, public, self_guarded
 from kernel.deps import Deps
 from kernel.errors import Forbidden, Unauthorized
 
@@ -16,11 +17,13 @@ DEPS = web.AppKey("deps", Deps)
 
 
 @routes.get("/healthz")
+@public
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
 @routes.get("/readyz")
+@public
 async def readyz(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     names = list(deps.probes)
@@ -39,13 +42,20 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 @routes.get("/metrics")
+@self_guarded("admin")
 async def metrics(request: web.Request) -> web.Response:
+    """For a scraper holding the configured token, or for a signed-in admin."""
     deps = request.app[DEPS]
     token = deps.settings.metrics_token
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not given:
-        raise Unauthorized("a scrape token is required: Authorization: Bearer <token>")
-    if token is None or not hmac.compare_digest(given.encode(), token.reveal().encode()):
-        raise Forbidden("that token may not read metrics")
+    scraper = token is not None and bool(given) and hmac.compare_digest(
+        given.encode(), token.reveal().encode()
+    )
+    if not scraper:
+        principal = await principal_from_request(request)
+        if principal is None:
+            raise Unauthorized("sign in as an admin or send the scrape token as a bearer")
+        if principal.role != "admin":
+            raise Forbidden("only administrators and the scrape token may read metrics")
     data = generate_latest(deps.metrics)
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -34,13 +34,13 @@ async def test_readyz_is_503_when_the_database_is_down(aiohttp_client, tmp_path:
     assert body["status"] == "degraded" and body["database"] == "down"
 
 
-async def test_metrics_need_the_scrape_token(aiohttp_client, tmp_path: Path) -> None:
+async def test_metrics_need_the_scrape_token_or_an_admin(aiohttp_client, tmp_path: Path) -> None:
     app = build_app(settings_for(tmp_path, metrics_token=Secret("scrape-me")))
     client: TestClient = await aiohttp_client(app)
     assert (await client.get("/metrics")).status == 401
     wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
-    assert wrong.status == 403
-    assert (await wrong.json())["error"]["code"] == "forbidden"
+    assert wrong.status == 401  # neither the scrape token nor anyone's token
+    assert (await wrong.json())["error"]["code"] == "not-authenticated"
     ok = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert ok.status == 200
     assert ok.headers["Content-Type"].startswith("text/plain")

@@ -20,9 +20,6 @@ from tests.crm_core.test_http_support import Crm, start_crm
 ASKERS = {"agent": "ana", "another agent": "bruno", "supervisor": "sara", "admin": "root"}
 ROLE_OF = {"ana": "agent", "bruno": "agent", "sara": "supervisor", "root": "admin"}
 
-# Routes of the roof that guard themselves without `require`.
-UNDECLARED = {"/healthz": "public", "/readyz": "public", "/metrics": "scrape-token"}
-
 # What an admitted caller gets from our own routes with an empty body / unknown id.
 ADMITTED = {
     ("POST", "/api/auth/login"): 422,
@@ -92,11 +89,8 @@ def concrete(path: str) -> str:
     return re.sub(r"{(\w+)(?::[^}]*)?}", fill, path)
 
 
-def declared(path: str, handler: Any) -> frozenset[str] | str | None:
-    roles = roles_of(handler)
-    if roles is not None:
-        return roles
-    return UNDECLARED.get(path)
+def declared(path: str, handler: Any) -> frozenset[str] | None:
+    return roles_of(handler)
 
 
 async def ask(crm: Crm, method: str, path: str, who: str | None) -> tuple[int, Any]:
@@ -112,7 +106,7 @@ async def ask(crm: Crm, method: str, path: str, who: str | None) -> tuple[int, A
 def expected_anonymous(path: str, roles: frozenset[str] | str) -> set[int] | None:
     if roles == "public" or roles == frozenset({PUBLIC}):
         return None
-    if path.startswith("/api/") or path.startswith("/ws/") or roles == "scrape-token":
+    if path.startswith("/api/") or path.startswith("/ws/") or path == "/metrics":
         return {401}
     return {401, 302, 303}  # pages send the anonymous to /login
 
@@ -150,8 +144,6 @@ async def test_the_access_matrix(crm: Crm) -> None:
 def admitted_as_expected(
     method: str, path: str, roles: frozenset[str] | str, role: str, status: int, detail: Any
 ) -> bool:
-    if roles == "scrape-token":
-        return status == 403  # a user's token is not the scrape token
     open_to = set(ROLES) if roles in ("public", frozenset({PUBLIC})) else set(roles)
     if role not in open_to:
         return status == 403
