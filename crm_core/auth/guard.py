@@ -141,7 +141,7 @@ def require(*roles: str) -> Callable[[H], H]:
     """Admit signed-in users of `roles` (all roles when none are named).
 
     Answers 401 to the anonymous and 403 to other roles or a missing CSRF
-    token; the principal is then in `request["principal"]`.
+    token; the principal is then in `request[PRINCIPAL]`.
     """
     allowed = frozenset(roles or ROLES)
     unknown = allowed - set(ROLES)
@@ -158,7 +158,6 @@ def require(*roles: str) -> Callable[[H], H]:
             if creds.principal.role not in allowed:
                 raise Forbidden(f"this needs the role {' or '.join(sorted(allowed))}")
             request[PRINCIPAL] = creds.principal
-            request["principal"] = creds.principal
             return await handler(request)
 
         setattr(guarded, ROUTE_ROLES, allowed)
