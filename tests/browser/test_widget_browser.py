@@ -280,7 +280,7 @@ async def test_the_widget_reconnects_and_resumes_from_its_last_message(browser, 
     before = hub.channel("1001").seq
     await close_sockets(server.app)  # the server drops every widget's socket
     await ring(server)  # published while the widget is away or coming back
-    await expect(page.locator("centralita-phone .card .name")).to_have_text("Número desconocido")
+    await expect(page.locator("centralita-phone .card .name")).to_have_text("Nuevo lead")
     await until(lambda: len(sockets) == 1 and len(hub.channel("1001").sockets) == 1, within=15)
     assert f"epoch={hub.epoch}" in sockets[0] and "resume=" in sockets[0]
     assert await page.locator("centralita-phone .card").count() == 1
