@@ -172,7 +172,7 @@ async def serve(conn: Connection, plan: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             sqlite_url, sqlite_path = await build_sqlite(Path(tmp), contacts, agents)
-            urls = {"sqlite": sqlite_url}
+            urls = {"sqlite": sqlite_url} if "sqlite" in sims else {}
             if "postgres" in sims:
                 urls["postgres"] = await build_postgres(plan["postgres_url"], contacts, agents)
             relay = Relay(sqlite_path)
