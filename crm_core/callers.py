@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.access import Viewer
 from crm_core.calllog import call_json
-from crm_core.contacts import cards
+from crm_core.contacts import display_name
 from crm_core.db import Database
-from crm_core.leads import lead_cards, lead_for_unknown
-from crm_core.models import Call, Contact, Lead, Note
+from crm_core.leads import lead_for_unknown
+from crm_core.models import Call, Contact, ContactTag, Lead, Note
 from crm_core.notes import note_json
 from crm_core.phones import PhoneDirectory, find_owner_e164, normalise_or_none
 
@@ -35,10 +35,10 @@ async def identify(
     """The caller card of the contact or lead owning `number`, or None if unknown.
 
     `{kind: contact|lead, id, name, company, tags, deals: [], calls: [last 5],
-    notes: [last 3], profile: "/contacts/7", number, record: {...}}`;
-    `record` is the full contact or lead as the API shows it. With a
-    `directory` the owner is found on its fast path, and an unknown number
-    (the commonest ring in a call centre) never opens a session.
+    notes: [last 3], profile: "/contacts/7", number}`. It must arrive within a
+    ring, so it reads only what the card shows: the owner (on the directory's
+    fast path when given; an unknown number then opens no session), the name,
+    the tags, the last calls and notes: four small indexed queries.
     """
     e164 = normalise_or_none(number, region)
     if e164 is None:
@@ -53,21 +53,31 @@ async def identify(
         if owner is None:
             return None
         if owner.contact_id is not None:
-            contact = await session.get_one(Contact, owner.contact_id)
-            record = (await cards(session, [contact]))[0]
-            card = {"kind": "contact", "id": contact.id, "name": record["name"],
-                    "company": contact.company_name, "tags": record["tags"],
-                    "profile": f"/contacts/{contact.id}"}
-            recent = await _recent(session, Call.contact_id == contact.id,
-                                   Note.contact_id == contact.id)
+            card = await _contact_card(session, owner.contact_id)
+            recent = await _recent(session, Call.contact_id == owner.contact_id,
+                                   Note.contact_id == owner.contact_id)
         else:
-            lead = await session.get_one(Lead, owner.lead_id)
-            record = (await lead_cards(session, [lead]))[0]
-            card = {"kind": "lead", "id": lead.id, "name": lead.name, "company": lead.company,
-                    "tags": [lead.source],
-                    "profile": f"/leads/{lead.id}"}
-            recent = await _recent(session, Call.lead_id == lead.id, Note.lead_id == lead.id)
-    return {**card, "number": e164, "deals": [], **recent, "record": record}
+            assert owner.lead_id is not None
+            card = await _lead_card(session, owner.lead_id)
+            recent = await _recent(session, Call.lead_id == owner.lead_id,
+                                   Note.lead_id == owner.lead_id)
+    return {**card, "number": e164, "deals": [], **recent}
+
+
+async def _contact_card(session: AsyncSession, contact_id: int) -> dict[str, Any]:
+    contact = await session.get_one(Contact, contact_id)
+    tags = await session.scalars(
+        select(ContactTag.tag).where(ContactTag.contact_id == contact_id).order_by(ContactTag.tag)
+    )
+    return {"kind": "contact", "id": contact_id, "name": display_name(contact),
+            "company": contact.company_name, "tags": list(tags),
+            "profile": f"/contacts/{contact_id}"}
+
+
+async def _lead_card(session: AsyncSession, lead_id: int) -> dict[str, Any]:
+    lead = await session.get_one(Lead, lead_id)
+    return {"kind": "lead", "id": lead_id, "name": lead.name, "company": lead.company,
+            "tags": [lead.source], "profile": f"/leads/{lead_id}"}
 
 
 async def _recent(session: AsyncSession, calls: Any, notes: Any) -> dict[str, Any]:

@@ -9,6 +9,8 @@ ring, so it does the indexed lookup and a few small queries, nothing more.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,8 @@ from crm_core.phones import PhoneDirectory, normalise_or_none
 from kernel.bus import Bus
 from kernel.events import CallEvent, CallInfo, CallRinging, Direction, Event, ScreenPop
 
+log = logging.getLogger("centralita.screenpop")
+
 
 @dataclass(frozen=True, slots=True)
 class _Agent:
@@ -34,6 +38,12 @@ class _Agent:
 
 
 class ScreenPopper:
+    """Pops run side by side (up to `MAX_IN_FLIGHT`): one slow card never holds up the next
+    ringing call, and the bound keeps a call storm from opening unbounded sessions."""
+
+    MAX_IN_FLIGHT = 64
+    AGENTS_TTL_S = 10.0  # how stale the extension -> user map may be (an admin's edit)
+
     def __init__(
         self, db: Database, bus: Bus, *, region: str, leads_for: frozenset[Direction],
         metrics: CollectorRegistry, directory: PhoneDirectory | None = None,
@@ -41,6 +51,10 @@ class ScreenPopper:
         self._db, self._bus, self._region, self._leads_for = db, bus, region, leads_for
         self._directory = directory
         self._popped: dict[str, set[str]] = {}
+        self._slots = asyncio.Semaphore(self.MAX_IN_FLIGHT)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._agent_map: dict[str, _Agent] = {}
+        self._agents_loaded = -1e9
         self._pops = Counter("centralita_screen_pops_total", "Screen pops sent", registry=metrics)
         self._latency = Histogram(
             "centralita_screen_pop_seconds", "From the ringing event to its pop on the bus",
@@ -62,9 +76,26 @@ class ScreenPopper:
         if not fresh:
             return
         already.update(fresh)
-        for agent in await self._agents(fresh):
+        await self._slots.acquire()
+        task = asyncio.create_task(self._pop(event, fresh), name=f"pop:{call_id}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
+
+    async def idle(self) -> None:
+        """Wait for the pops under way (tests, and a clean shutdown)."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("screen pop failed", exc_info=task.exception())
+
+    async def _pop(self, event: CallRinging, extensions: list[str]) -> None:
+        for agent in await self._agents(extensions):
             card = await self.card_for(event.call, agent)
-            pop = ScreenPop(call_id=call_id, agents=(agent.extension,), card=card)
+            pop = ScreenPop(call_id=event.call.call_id, agents=(agent.extension,), card=card)
             await self._bus.publish(pop)
             self._pops.inc()
             self._latency.observe(max(0.0, time.time() - event.at))
@@ -84,14 +115,19 @@ class ScreenPopper:
             card = await identify(self._db, e164, self._region, viewer, self._directory)
         if card is None:
             card = {"kind": "unknown", "name": "", "number": e164}
-        card.pop("record", None)
         return {**card, "call": summary}
 
     async def _agents(self, extensions: list[str]) -> list[_Agent]:
-        async with self._db.session() as session:
-            rows = await session.execute(
-                select(User.id, User.role, User.extension)
-                .where(User.extension.in_(extensions), User.active.is_(True))
-            )
-            found = {ext: _Agent(uid, role, ext) for uid, role, ext in rows if ext}
-        return [found[ext] for ext in extensions if ext in found]
+        """The rung extensions' users, from a map reloaded when stale or on a miss."""
+        now = time.monotonic()
+        stale = now - self._agents_loaded > self.AGENTS_TTL_S
+        missing = any(ext not in self._agent_map for ext in extensions)
+        if stale or (missing and now - self._agents_loaded > 1.0):
+            async with self._db.session() as session:
+                rows = await session.execute(
+                    select(User.id, User.role, User.extension)
+                    .where(User.extension.is_not(None), User.active.is_(True))
+                )
+                self._agent_map = {ext: _Agent(uid, role, ext) for uid, role, ext in rows if ext}
+            self._agents_loaded = now
+        return [self._agent_map[ext] for ext in extensions if ext in self._agent_map]

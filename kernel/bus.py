@@ -31,6 +31,10 @@ class Bus(Protocol):
 
     async def close(self) -> None: ...
 
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per subscriber: events queued, delivered, failed (for metrics and benches)."""
+        ...
+
 
 def topic_matches(pattern: str, topic: str) -> bool:
     """`*` matches all, `call.*` matches every `call.` topic, else exact."""

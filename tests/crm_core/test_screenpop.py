@@ -53,7 +53,8 @@ async def pops_for(db: Database, *events: Event) -> list[ScreenPop]:
     bus.subscribe("test", collect, ["screen_pop"])
     for event in events:
         await bus.publish(event)
-    await bus.drain()
+        await bus.drain()
+        await popper.idle()
     await bus.drain()
     await bus.close()
     return seen
