@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from crm_core.callers import CardReader
 from crm_core.calllog import CallLog
 from crm_core.db import Database, is_sqlite, migrate
 from crm_core.phones import PhoneDirectory
@@ -27,11 +28,12 @@ def setup(app: web.Application, deps: Deps) -> None:
             # `centralita migrate` once, so two nodes never race on the schema.
             await migrate(url)
         db = Database(url)
-        phones = PhoneDirectory(db)
+        phones, cards = PhoneDirectory(db), CardReader(db)
         app[DATABASE], app[PHONES] = db, phones
-        _listen(db, phones, deps)
+        _listen(db, phones, cards, deps)
         yield
         phones.close()
+        cards.close()
         await db.close()
 
     async def database_probe() -> tuple[bool, object]:
@@ -47,7 +49,7 @@ def setup(app: web.Application, deps: Deps) -> None:
     setup_routes(app, deps.settings)
 
 
-def _listen(db: Database, phones: PhoneDirectory, deps: Deps) -> None:
+def _listen(db: Database, phones: PhoneDirectory, cards: CardReader, deps: Deps) -> None:
     """The CRM's bus subscribers: the call log and the screen-pop."""
     settings = deps.settings
     leads_for = frozenset(
@@ -57,4 +59,4 @@ def _listen(db: Database, phones: PhoneDirectory, deps: Deps) -> None:
     region = settings.default_region
     CallLog(db, region=region, create_leads=leads_for).subscribe(deps.bus)
     ScreenPopper(db, deps.bus, region=region, leads_for=leads_for, metrics=deps.metrics,
-                 directory=phones).subscribe(deps.bus)
+                 directory=phones, reader=cards).subscribe(deps.bus)

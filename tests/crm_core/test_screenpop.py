@@ -9,9 +9,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from crm_core import contacts
+from crm_core.callers import CardReader
 from crm_core.db import Database
 from crm_core.leads import list_leads
 from crm_core.models import User
+from crm_core.phones import PhoneDirectory
 from crm_core.screenpop import ScreenPopper
 from kernel.bus import InProcessBus
 from kernel.events import CallEnded, CallInfo, CallRinging, CallState, Direction, Event, ScreenPop
@@ -41,8 +43,10 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 async def pops_for(db: Database, *events: Event) -> list[ScreenPop]:
     bus = InProcessBus()
+    reader = CardReader(db)  # the local read path on SQLite, the async one on PostgreSQL
     popper = ScreenPopper(db, bus, region=REGION, leads_for=frozenset({Direction.INBOUND}),
-                          metrics=CollectorRegistry())
+                          metrics=CollectorRegistry(), directory=PhoneDirectory(db),
+                          reader=reader)
     popper.subscribe(bus)
     seen: list[ScreenPop] = []
 
@@ -57,6 +61,7 @@ async def pops_for(db: Database, *events: Event) -> list[ScreenPop]:
         await popper.idle()
     await bus.drain()
     await bus.close()
+    reader.close()
     return seen
 
 
