@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from crm_core import callers, calllog, contacts, leads, notes, timeline
 from crm_core.access import encode_cursor
 from crm_core.calllog import CallLog
 from crm_core.db import Database
-from crm_core.models import Call, Lead, User
+from crm_core.models import Call, Lead
 from kernel.bus import InProcessBus
 from kernel.errors import NotFound, ValidationFailed
 from kernel.events import (
@@ -30,31 +30,16 @@ from kernel.events import (
     Disposition,
     RecordingReady,
 )
+from tests.crm_core.team import ADMIN, ANA, BEN, SUE, Someone, team_database
 
 REGION = "ES"
 T0 = 1_780_000_000.0
 
 
-@dataclass(frozen=True)
-class Someone:
-    user_id: int
-    role: str
-
-
-ADMIN, ANA, BEN, SUE = Someone(1, "admin"), Someone(2, "agent"), Someone(3, "agent"), \
-    Someone(4, "supervisor")
-
-
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.transaction() as session:
-        for who in (ADMIN, ANA, BEN, SUE):
-            session.add(User(id=who.user_id, username=f"u{who.user_id}", role=who.role,
-                             extension=f"100{who.user_id}", password_hash="x",
-                             working_hours={}))
-    yield database
-    await database.close()
+    async with team_database(database_url) as database:
+        yield database
 
 
 def _inbound(call_id: str = "1780000000.1", caller: str = "612345678") -> list[CallEvent]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,32 +11,16 @@ from sqlalchemy import event
 from crm_core import contacts, leads, timeline
 from crm_core.access import encode_cursor
 from crm_core.db import Database
-from crm_core.models import User
 from kernel.errors import Forbidden, NotFound, ValidationFailed
+from tests.crm_core.team import ADMIN, ANA, BEN, SUE, Someone, team_database
 
 REGION = "ES"
 
 
-@dataclass(frozen=True)
-class Someone:
-    user_id: int
-    role: str
-
-
-ADMIN, ANA, BEN, SUE = Someone(1, "admin"), Someone(2, "agent"), Someone(3, "agent"), \
-    Someone(4, "supervisor")
-
-
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.transaction() as session:
-        for who in (ADMIN, ANA, BEN, SUE):
-            session.add(User(id=who.user_id, username=f"u{who.user_id}", role=who.role,
-                             extension=f"100{who.user_id}", password_hash="x",
-                             working_hours={}))
-    yield database
-    await database.close()
+    async with team_database(database_url) as database:
+        yield database
 
 
 async def _make(db: Database, who: Someone, **data: Any) -> dict[str, Any]:

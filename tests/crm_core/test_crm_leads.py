@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,31 +11,18 @@ from sqlalchemy import func, select
 
 from crm_core import callers, contacts, leads
 from crm_core.db import Database
-from crm_core.models import Lead, Phone, User
+from crm_core.models import Lead, Phone
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from kernel.events import Direction
+from tests.crm_core.team import ADMIN, ANA, BEN, team_database
 
 REGION = "ES"
 
 
-@dataclass(frozen=True)
-class Someone:
-    user_id: int
-    role: str
-
-
-ADMIN, ANA, BEN = Someone(1, "admin"), Someone(2, "agent"), Someone(3, "agent")
-
-
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.transaction() as session:
-        for who in (ADMIN, ANA, BEN):
-            session.add(User(id=who.user_id, username=f"u{who.user_id}", role=who.role,
-                             password_hash="x", working_hours={}))
-    yield database
-    await database.close()
+    async with team_database(database_url, ADMIN, ANA, BEN) as database:
+        yield database
 
 
 def _ids(page: dict[str, Any]) -> list[int]:
