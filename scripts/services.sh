@@ -2,7 +2,8 @@
 # Start a throw-away PostgreSQL and Redis on loopback for the test suite.
 # Prints the environment to export; safe to run twice (it reuses running servers).
 set -euo pipefail
-root="${CENTRALITA_SERVICES_DIR:-$(pwd)/var/services}"
+# Under /tmp: the postgres user must reach its data directory, whoever owns the checkout.
+root="${CENTRALITA_SERVICES_DIR:-/tmp/centralita-services}"
 pg_port="${CENTRALITA_PG_PORT:-55432}"
 redis_port="${CENTRALITA_REDIS_PORT:-56379}"
 mkdir -p "$root"
