@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -47,7 +47,7 @@ async def _quiet_collector(_app: web.Application) -> None:
     gc.set_threshold(max(young, 10_000), middle, 100)
 
 
-def _bus_lifetime(bus: Bus):  # type: ignore[no-untyped-def]
+def _bus_lifetime(bus: Bus) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         yield
         await bus.close()

@@ -28,12 +28,4 @@ def setup(app: web.Application, deps: Deps) -> None:
         await adapter.close()
 
     app.cleanup_ctx.append(asterisk_lifetime)
-    deps.add_probe("pbx", _pbx_probe(adapter))
-
-
-def _pbx_probe(adapter: object):  # type: ignore[no-untyped-def]
-    async def probe() -> tuple[bool, object]:
-        online = bool(getattr(adapter, "online", False))
-        return online, {"asterisk": "online" if online else "offline"}
-
-    return probe
+    deps.add_probe("pbx", adapter.probe)

@@ -73,7 +73,8 @@ class AsteriskAdapter:
                 await self._publisher
 
     async def probe(self) -> tuple[bool, object]:
-        return self.online, "online" if self.online else "offline"
+        """For /readyz: `{"asterisk": "online"}` or offline."""
+        return self.online, {self.name: "online" if self.online else "offline"}
 
     def _on_message(self, message: Message, received_at: float) -> None:
         for event in self.tracker.feed(message, received_at):

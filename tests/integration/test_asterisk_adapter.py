@@ -61,7 +61,8 @@ async def wired(sim: Simulator) -> AsyncIterator[tuple[AsteriskAdapter, Recorder
 async def test_an_inbound_call_rings_the_agent_then_ends_answered(
     sim: Simulator, wired: tuple[AsteriskAdapter, Recorder]
 ) -> None:
-    _adapter, recorder = wired
+    adapter, recorder = wired
+    assert await adapter.probe() == (True, {"asterisk": "online"})  # what /readyz shows
     await sim.inbound(caller="34912345678", did="912000001", talk=3)
     await recorder.wait_for(lambda ev: any(isinstance(e, CallEnded) for e in ev))
     topics = [e.topic for e in recorder.events if isinstance(e, CallEvent)]
