@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -30,7 +31,11 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import Select
 
+from crm_core.db import Database
 from crm_core.models import Call, Contact
 from kernel.errors import ValidationFailed
 
@@ -111,6 +116,23 @@ def decode_cursor(cursor: str | None, *shape: type) -> list[Any] | None:
     ):
         raise ValidationFailed(_BAD_CURSOR, field="cursor")
     return key
+
+
+async def newest_first(
+    db: Database, query: Select[Any], key: InstrumentedAttribute[int], *,
+    cursor: str | None, limit: int | None,
+    render: Callable[[AsyncSession, list[Any]], Awaitable[list[dict[str, Any]]]],
+) -> dict[str, Any]:
+    """One page `{items, next}` of `query`, newest (highest `key`) first, keyset-paged."""
+    size = page_limit(limit)
+    after = decode_cursor(cursor, int)
+    if after is not None:
+        query = query.where(key < int(after[0]))
+    async with db.session() as session:
+        found = list(await session.scalars(query.order_by(key.desc()).limit(size + 1)))
+        items = await render(session, found[:size])
+    last = getattr(found[size - 1], key.key) if len(found) > size else None
+    return {"items": items, "next": encode_cursor([last]) if last is not None else None}
 
 
 def page_limit(limit: int | None, default: int = 50, maximum: int = 200) -> int:

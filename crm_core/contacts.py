@@ -340,7 +340,6 @@ async def list_contacts(
     limit: int | None = None,
 ) -> dict[str, Any]:
     """`{items, next}`, newest first, only what `viewer` may see."""
-    size = access.page_limit(limit)
     query = select(Contact).where(contact_visible(viewer))
     if mine:
         query = query.where(Contact.manager_id == viewer.user_id)
@@ -350,14 +349,8 @@ async def list_contacts(
         ))
     if q and q.strip():
         query = query.where(contact_search(q, region))
-    after = access.decode_cursor(cursor, int)
-    if after is not None:
-        query = query.where(Contact.id < int(after[0]))
-    async with db.session() as session:
-        found = list(await session.scalars(query.order_by(Contact.id.desc()).limit(size + 1)))
-        items = await cards(session, found[:size])
-    nxt = access.encode_cursor([found[size - 1].id]) if len(found) > size else None
-    return {"items": items, "next": nxt}
+    return await access.newest_first(db, query, Contact.id, cursor=cursor, limit=limit,
+                                     render=cards)
 
 
 async def lookup_by_phone(

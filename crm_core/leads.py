@@ -157,15 +157,8 @@ async def list_leads(
         query = query.where(Lead.status == status)
     elif status:
         raise ValidationFailed("status is unhandled, mine, handled or converted", field="status")
-    size = access.page_limit(limit)
-    after = access.decode_cursor(cursor, int)
-    if after is not None:
-        query = query.where(Lead.id < int(after[0]))
-    async with db.session() as session:
-        found = list(await session.scalars(query.order_by(Lead.id.desc()).limit(size + 1)))
-        items = await lead_cards(session, found[:size])
-    nxt = access.encode_cursor([found[size - 1].id]) if len(found) > size else None
-    return {"items": items, "next": nxt}
+    return await access.newest_first(db, query, Lead.id, cursor=cursor, limit=limit,
+                                     render=lead_cards)
 
 
 async def claim_lead(db: Database, viewer: Viewer, lead_id: int) -> dict[str, Any]:
