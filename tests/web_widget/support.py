@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-import crm_core
 import web_widget
+from centralita.app import build_app
 from config import Settings
 from crm_core import DATABASE
 from crm_core.users import add_user
 from kernel.bus import Bus, InProcessBus
-from kernel.deps import Deps
-from kernel.web import error_middleware
 from pbx_bridge.port import OriginateRequest, OriginateTicket, SpyMode, TransferMode
 
 PARTNER_ORIGIN = "http://partner.example:8000"
@@ -74,21 +72,13 @@ class RecordingPort:
 
 
 def widget_app(db_path: Path, port: RecordingPort, **settings: Any) -> web.Application:
-    """The CRM (database, auth) and the widget package on one app, as the roof wires them."""
+    """The whole app as the roof builds it, with a recording PBX port."""
     settings.setdefault("allowed_origins", (PARTNER_ORIGIN,))
     settings.setdefault("dial_national", True)
     config = Settings(database_url=f"sqlite+aiosqlite:///{db_path}", **settings)
-    deps = Deps(settings=config, bus=InProcessBus())
-    app = web.Application(middlewares=[error_middleware])
-    app[BUS] = deps.bus
-
-    async def bus_lifetime(_app: web.Application) -> AsyncIterator[None]:
-        yield
-        await deps.bus.close()
-
-    app.cleanup_ctx.append(bus_lifetime)
-    crm_core.setup(app, deps)
-    web_widget.setup(app, deps)
+    bus = InProcessBus()
+    app = build_app(config, bus=bus)  # no PBX configured: the recording port stands in
+    app[BUS] = bus
     app[web_widget.PBX_PORT] = port
     return app
 

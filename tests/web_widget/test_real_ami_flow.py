@@ -6,18 +6,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
-import crm_core
 import pbx_bridge
-import web_widget
+from centralita.app import build_app
 from config import Settings
 from config.settings import Secret
 from crm_core import DATABASE
 from crm_core.users import add_user
-from kernel.bus import InProcessBus
-from kernel.deps import Deps
-from kernel.web import error_middleware
 from pbx_bridge.simulator import Simulator
 from tests.web_widget.support import PASSWORD, login, seed_users, until
 
@@ -36,17 +31,7 @@ async def client(aiohttp_client, tmp_path, simulator):
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
                         ami_host=simulator.host, ami_port=simulator.port,
                         ami_secret=Secret(SECRET), dial_national=True)
-    deps = Deps(settings=settings, bus=InProcessBus())
-    app = web.Application(middlewares=[error_middleware])
-
-    async def bus_lifetime(_app: web.Application) -> AsyncIterator[None]:
-        yield
-        await deps.bus.close()
-
-    app.cleanup_ctx.append(bus_lifetime)
-    crm_core.setup(app, deps)
-    pbx_bridge.setup(app, deps)
-    web_widget.setup(app, deps)
+    app = build_app(settings)
     client = await aiohttp_client(app)
     await seed_users(app)
     await until(lambda: app[pbx_bridge.PBX_PORT].online, within=10)
