@@ -11,10 +11,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Browser, expect
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def free_port() -> int:
@@ -48,20 +47,16 @@ async def demo(tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def test_the_demo_prints_its_url_and_logins_and_a_call_pops_within_a_minute(
-    demo: str,
+    demo: str, browser: Browser,
 ) -> None:
     url = next(line.split(" at ")[1].strip() for line in demo.splitlines() if " at http" in line)
     assert "ana    / demo-ana-1001" in demo and "admin  / demo-admin-0000" in demo
     up = time.monotonic()
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                           args=CHROMIUM_ARGS)
-        page = await browser.new_page()
-        await page.goto(url + "login")
-        await page.fill("#username", "ana")
-        await page.fill("#password", "demo-ana-1001")
-        await page.click("button[type=submit]")
-        ringing = page.locator("centralita-phone .card.state-ringing .name")
-        await expect(ringing).not_to_have_text("", timeout=60_000)
-        await browser.close()
+    page = await browser.new_page()
+    await page.goto(url + "login")
+    await page.fill("#username", "ana")
+    await page.fill("#password", "demo-ana-1001")
+    await page.click("button[type=submit]")
+    ringing = page.locator("centralita-phone .card.state-ringing .name")
+    await expect(ringing).not_to_have_text("", timeout=60_000)
     assert time.monotonic() - up < 60

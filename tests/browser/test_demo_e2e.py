@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from centralita.app import build_app
 from centralita.demo import seed
@@ -25,18 +25,9 @@ from pbx_bridge.simulator.server import Simulator
 from tests.web_widget.support import until
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 KNOWN = "34912345678"  # Lucía Martín, a demo contact
 UNKNOWN = "34699000111"
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                            args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture

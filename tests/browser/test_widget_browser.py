@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from kernel.events import (
     CallAnswered,
@@ -32,20 +32,11 @@ from web_widget.sockets import close_sockets
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=15_000)  # two shared cores: give Chromium room under load
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOTS = Path(__file__).parents[2] / "var" / "screenshots"  # git-ignored: to look at, not to keep
 CONTACT = {"kind": "person", "first_name": "Ana", "last_name": "García",
            "company_name": "Acme Ibérica", "tags": ["VIP", "Madrid"],
            "phones": [{"number": "911 23 45 67", "kind": "work"}]}
 
-
-@pytest.fixture
-async def browser():
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                            args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture
