@@ -28,9 +28,10 @@ def setup(app: web.Application, deps: Deps) -> None:
             # `centralita migrate` once, so two nodes never race on the schema.
             await migrate(url)
         db = Database(url)
-        phones, cards = PhoneDirectory(db), CardReader(db)
+        phones = PhoneDirectory(db)
+        cards = CardReader(db, phones)
         app[DATABASE], app[PHONES] = db, phones
-        _listen(db, phones, cards, deps)
+        _listen(db, cards, deps)
         yield
         phones.close()
         cards.close()
@@ -49,7 +50,7 @@ def setup(app: web.Application, deps: Deps) -> None:
     setup_routes(app, deps.settings)
 
 
-def _listen(db: Database, phones: PhoneDirectory, cards: CardReader, deps: Deps) -> None:
+def _listen(db: Database, cards: CardReader, deps: Deps) -> None:
     """The CRM's bus subscribers: the call log and the screen-pop."""
     settings = deps.settings
     leads_for = frozenset(
@@ -59,4 +60,4 @@ def _listen(db: Database, phones: PhoneDirectory, cards: CardReader, deps: Deps)
     region = settings.default_region
     CallLog(db, region=region, create_leads=leads_for).subscribe(deps.bus)
     ScreenPopper(db, deps.bus, region=region, leads_for=leads_for, metrics=deps.metrics,
-                 directory=phones, reader=cards).subscribe(deps.bus)
+                 reader=cards).subscribe(deps.bus)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
-from sqlalchemy import String, bindparam, select
+from sqlalchemy import Select, String, bindparam, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,9 +121,10 @@ _OWNER = (
 _OWNER_SEEN_BY = _OWNER.where(Phone.contact_id.is_(None) | READABLE_BY_VIEWER_ID)
 
 
-def _statement(
+def owner_statement(
     e164: str, viewer: Viewer | None
-) -> tuple[Any, dict[str, object]]:
+) -> tuple[Select[int | None, int | None], dict[str, object]]:
+    """The prebuilt owner query for `viewer` (the access rule included) and its values."""
     if viewer is None or viewer.role == ADMIN:
         return _OWNER, {"number": e164}
     return _OWNER_SEEN_BY, {"number": e164, "viewer_id": viewer.user_id}
@@ -134,7 +134,7 @@ async def find_owner_e164(
     session: AsyncSession, e164: str, viewer: Viewer | None = None
 ) -> PhoneOwner | None:
     """`find_owner` for a number that is already E.164."""
-    query, params = _statement(e164, viewer)
+    query, params = owner_statement(e164, viewer)
     # Core execution on the session's connection: the ORM adds nothing to a two-column row.
     connection = await session.connection()
     row = (await connection.execute(query, params)).first()
@@ -177,9 +177,12 @@ class PhoneDirectory:
         self, number: str, region: str, viewer: Viewer | None = None
     ) -> PhoneOwner | None:
         """Like `find_owner`: normalise, then one indexed query, access rule included."""
-        e164 = normalise(number, region)
+        return await self.owner_e164(normalise(number, region), viewer)
+
+    async def owner_e164(self, e164: str, viewer: Viewer | None = None) -> PhoneOwner | None:
+        """`owner` for a number that is already E.164."""
         if self._conn is not None:
-            query, params = _statement(e164, viewer)
+            query, params = owner_statement(e164, viewer)
             compiled = self._sql[query]
             values = compiled.construct_params(params)
             order = compiled.positiontup or ()

@@ -23,7 +23,7 @@ from crm_core.calllog import outside_party
 from crm_core.db import Database
 from crm_core.leads import lead_for_unknown
 from crm_core.models import User
-from crm_core.phones import PhoneDirectory, normalise_or_none
+from crm_core.phones import normalise_or_none
 from kernel.bus import Bus
 from kernel.events import CallEvent, CallInfo, CallRinging, Direction, Event, ScreenPop
 
@@ -46,11 +46,10 @@ class ScreenPopper:
 
     def __init__(
         self, db: Database, bus: Bus, *, region: str, leads_for: frozenset[Direction],
-        metrics: CollectorRegistry, directory: PhoneDirectory | None = None,
-        reader: CardReader | None = None,
+        metrics: CollectorRegistry, reader: CardReader | None = None,
     ) -> None:
         self._db, self._bus, self._region, self._leads_for = db, bus, region, leads_for
-        self._directory, self._reader = directory, reader
+        self._reader = reader
         self._popped: dict[str, set[str]] = {}
         self._slots = asyncio.Semaphore(self.MAX_IN_FLIGHT)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -119,7 +118,7 @@ class ScreenPopper:
         return {**card, "call": summary}
 
     async def _identify(self, e164: str, viewer: _Agent | None) -> dict[str, Any] | None:
-        return await identify(self._db, e164, self._region, viewer, self._directory, self._reader)
+        return await identify(self._db, e164, self._region, viewer, self._reader)
 
     async def _agents(self, extensions: list[str]) -> list[_Agent]:
         """The rung extensions' users, from a map reloaded when stale or on a miss."""

@@ -43,10 +43,9 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 async def pops_for(db: Database, *events: Event) -> list[ScreenPop]:
     bus = InProcessBus()
-    reader = CardReader(db)  # the local read path on SQLite, the async one on PostgreSQL
+    reader = CardReader(db, PhoneDirectory(db))  # local on SQLite, one statement on PostgreSQL
     popper = ScreenPopper(db, bus, region=REGION, leads_for=frozenset({Direction.INBOUND}),
-                          metrics=CollectorRegistry(), directory=PhoneDirectory(db),
-                          reader=reader)
+                          metrics=CollectorRegistry(), reader=reader)
     popper.subscribe(bus)
     seen: list[ScreenPop] = []
 
