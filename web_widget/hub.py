@@ -103,12 +103,16 @@ class AgentHub:
         heartbeat_s: float = 15.0,
         offline_after_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        presence_batch_s: float = 0.05,
     ) -> None:
         self.epoch = secrets.token_hex(6)
         self.buffer_size = buffer_size
         self.heartbeat_s = heartbeat_s
         self.offline_after_s = offline_after_s
         self._clock = clock
+        self.presence_batch_s = presence_batch_s
+        self._presence_changed: dict[str, None] = {}
+        self._presence_flush: asyncio.TimerHandle | None = None
         self._channels: dict[str, AgentChannel] = {}
         self._calls: dict[str, CallInfo] = {}
         self._pops: dict[str, dict[str, dict[str, Any]]] = {}
@@ -262,8 +266,27 @@ class AgentHub:
         }
 
     def _broadcast_presence(self, chan: AgentChannel) -> None:
-        body = {"type": "presence", **self._presence_body(chan)}
-        self.send_many(list(self._channels), body)
+        """Queue `chan`'s presence for the next batch.
+
+        Each change goes to every agent, so sending them one by one makes a
+        shift of n agents signing in cost n² messages; batched, a burst of
+        sign-ins costs one message per agent per `presence_batch_s`.
+        """
+        self._presence_changed[chan.key] = None
+        if self._presence_flush is None:
+            loop = asyncio.get_running_loop()
+            self._presence_flush = loop.call_later(self.presence_batch_s, self.flush_presence)
+
+    def flush_presence(self) -> None:
+        """Send the queued presence changes now, as one `presence` message to every agent."""
+        if self._presence_flush is not None:
+            self._presence_flush.cancel()
+            self._presence_flush = None
+        changed = [self._channels[key] for key in self._presence_changed]
+        self._presence_changed.clear()
+        if changed:
+            body = {"type": "presence", "agents": [self._presence_body(c) for c in changed]}
+            self.send_many(list(self._channels), body)
 
     # -- bus events ---------------------------------------------------------
 

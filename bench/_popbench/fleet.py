@@ -59,7 +59,7 @@ class Fleet:
     _pop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def connect(self) -> None:
-        """Open every socket, a batch at a time (each attach fans presence out to all)."""
+        """Open every socket, a batch at a time (each batch is a burst of presence to all)."""
         extensions = list(self.urls)
         for start in range(0, len(extensions), CONNECT_BATCH):
             opened = [asyncio.get_running_loop().create_future()

@@ -59,14 +59,14 @@ async def test_messages_are_numbered_per_agent_and_every_socket_gets_each():
     hub.attach("1001", a1, last_seq=0, epoch=hub.epoch)
     hub.attach("1001", a2, last_seq=0, epoch=hub.epoch)
     hub.attach("1002", b, last_seq=0, epoch=hub.epoch)
+    hub.flush_presence()  # both sign-ins in one presence message, seq 1 in each stream
     drain(a1), drain(a2), drain(b)
     hub.send("1001", {"type": "x"})
     hub.send("1001", {"type": "y"})
     hub.send("1002", {"type": "z"})
-    assert drain(a1) == [{"seq": 3, "type": "x"}, {"seq": 4, "type": "y"}]
-    assert drain(a2) == [{"seq": 3, "type": "x"}, {"seq": 4, "type": "y"}]
-    # 1002's stream counts on its own: its own presence broadcast, then z.
-    assert drain(b) == [{"seq": 2, "type": "z"}]
+    assert drain(a1) == [{"seq": 2, "type": "x"}, {"seq": 3, "type": "y"}]
+    assert drain(a2) == [{"seq": 2, "type": "x"}, {"seq": 3, "type": "y"}]
+    assert drain(b) == [{"seq": 2, "type": "z"}]  # 1002's stream counts on its own
 
 
 async def test_reconnect_replays_exactly_what_was_missed_in_order():
@@ -95,6 +95,7 @@ async def test_resume_older_than_the_buffer_or_another_epoch_gets_a_resync():
     hub = AgentHub(buffer_size=4)
     box = Outbox()
     hub.attach("1001", box, last_seq=0, epoch=hub.epoch)
+    hub.flush_presence()  # seq 1
     for i in range(10):
         hub.send("1001", {"type": "tick", "i": i})
     hub.detach("1001", box)
@@ -184,6 +185,7 @@ async def test_late_heartbeat_marks_lagged_then_offline_only_after_the_sockets_a
     watcher, agent = Outbox(), Outbox()
     hub.attach("2000", watcher, last_seq=0, epoch=hub.epoch, role="supervisor")
     hub.attach("1001", agent, last_seq=0, epoch=hub.epoch, name="Ana")
+    hub.flush_presence()
     drain(watcher)
     clock.now += 15
     hub.heartbeat("2000")
@@ -191,23 +193,26 @@ async def test_late_heartbeat_marks_lagged_then_offline_only_after_the_sockets_a
     clock.now += 10  # 25 s without a ping from 1001: two periods missed
     hub.heartbeat("2000")
     assert hub.check_heartbeats() == ["1001"]
+    hub.flush_presence()
     presence = [{k: v for k, v in m.items() if k != "seq"} for m in drain(watcher)]
-    assert presence == [{"type": "presence", "agent": "1001", "name": "Ana",
-                         "status": "online", "lagged": True, "widgets": 1}]
+    assert presence == [{"type": "presence", "agents": [
+        {"agent": "1001", "name": "Ana", "status": "online", "lagged": True, "widgets": 1}]}]
     assert hub.channel("1001").sockets == {agent}  # lagged, never logged out
     hub.heartbeat("1001")
-    assert drain(watcher)[-1]["lagged"] is False
+    hub.flush_presence()
+    assert drain(watcher)[-1]["agents"][0]["lagged"] is False
     hub.detach("1001", agent)
     clock.now += 59
     hub.heartbeat("2000")
     assert hub.check_heartbeats() == ["1001"]
-    assert drain(watcher)[-1] | {"seq": 0} == {
-        "seq": 0, "type": "presence", "agent": "1001", "name": "Ana", "status": "online",
-        "lagged": True, "widgets": 0}
+    hub.flush_presence()
+    assert drain(watcher)[-1]["agents"] == [
+        {"agent": "1001", "name": "Ana", "status": "online", "lagged": True, "widgets": 0}]
     clock.now += 1
     hub.heartbeat("2000")
     assert hub.check_heartbeats() == ["1001"]
-    assert drain(watcher)[-1]["status"] == "offline"
+    hub.flush_presence()
+    assert drain(watcher)[-1]["agents"][0]["status"] == "offline"
 
 
 async def test_presence_is_broadcast_to_teammates_and_validated():
@@ -215,10 +220,14 @@ async def test_presence_is_broadcast_to_teammates_and_validated():
     a, b = Outbox(), Outbox()
     hub.attach("1001", a, last_seq=0, epoch=hub.epoch, name="Ana")
     hub.attach("1002", b, last_seq=0, epoch=hub.epoch, name="Luis")
+    hub.flush_presence()
     drain(a), drain(b)
-    hub.set_presence("1001", "busy")
-    expected = {"type": "presence", "agent": "1001", "name": "Ana", "status": "busy",
-                "lagged": False, "widgets": 1}
+    hub.set_presence("1001", "away")
+    hub.set_presence("1001", "busy")  # within one batch: only the latest goes out
+    assert drain(b) == []  # not yet: changes wait for the batch
+    hub.flush_presence()
+    expected = {"type": "presence", "agents": [
+        {"agent": "1001", "name": "Ana", "status": "busy", "lagged": False, "widgets": 1}]}
     assert [{k: v for k, v in m.items() if k != "seq"} for m in drain(b)] == [expected]
     try:
         hub.set_presence("1001", "dancing")
@@ -284,3 +293,17 @@ async def test_a_reconnect_restores_the_presence_the_agent_chose():
     hub.set_presence("1001", "offline")  # chosen offline stays offline across reconnects
     hub.attach("1001", Outbox(), last_seq=None)
     assert hub.channel("1001").presence == "offline"
+
+
+async def test_a_shift_signing_in_costs_one_presence_message_per_agent_not_n_squared():
+    hub = AgentHub(presence_batch_s=0.01)
+    boxes = {f"1{n:03d}": Outbox() for n in range(300)}
+    for key, box in boxes.items():
+        hub.attach(key, box, last_seq=0, epoch=hub.epoch)
+    first = await asyncio.wait_for(boxes["1000"].queue.get(), 5)  # the batch timer fired
+    assert first is not None and first["type"] == "presence"
+    assert [a["agent"] for a in first["agents"]] == list(boxes)
+    for box in boxes.values():
+        assert len(drain(box)) == (0 if box is boxes["1000"] else 1)
+    hub.flush_presence()  # nothing changed since: nothing to send
+    assert all(box.queue.empty() for box in boxes.values())

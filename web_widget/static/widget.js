@@ -492,9 +492,11 @@
           this.calls.delete(msg.call.call_id);
           if (this.tab === "history" && !this.panel.hidden) this.loadHistory();
           break;
-        case "presence":
-          this.team.set(msg.agent, msg);
-          if (msg.agent === this.me) this.statusSelect.value = msg.status;
+        case "presence":  // changes come in batches: a whole shift signing in is one message
+          msg.agents.forEach(function (agent) {
+            this.team.set(agent.agent, agent);
+            if (agent.agent === this.me) this.statusSelect.value = agent.status;
+          }, this);
           if (this.tab === "team" && !this.panel.hidden) this.renderTeam();
           break;
         case "pbx.offline": this.setPbx(true); break;
