@@ -59,8 +59,8 @@ async def test_every_read_path_gives_the_session_s_card(db: Database) -> None:
         "first_name": "Marta", "last_name": "Ruiz", "company_name": "Ruiz SL",
         "tags": ["vip", "beta"], "phones": ["+34611000001"], "visibility": "read",
     }, region=REGION)
-    secret = await contacts.create_contact(db, BEN, {"first_name": "S", "phones": ["611000002"],
-                                                     "visibility": "private"}, region=REGION)
+    await contacts.create_contact(db, BEN, {"first_name": "S", "phones": ["611000002"],
+                                            "visibility": "private"}, region=REGION)
     await _log_calls(db, "611000001", 7, "m")
     await _log_calls(db, "699000003", 2, "u")  # unknown: becomes a lead with two calls
     for n, text in enumerate(("first", "second", "third", "fourth")):
