@@ -76,7 +76,8 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     outbox = Outbox()
     await ws.send_json({"type": "hello", "agent": key, "epoch": hub.epoch,
                         "heartbeat_s": hub.heartbeat_s, "user": principal.username,
-                        "name": principal.name, "role": principal.role})
+                        "name": principal.name, "role": principal.role,
+                        "sms": False})  # no SMS channel yet (T14 comes with Twilio)
     hub.attach(key, outbox, last_seq=last_seq, epoch=epoch, name=principal.name,
                role=principal.role)
     writer = asyncio.create_task(_write(ws, outbox), name=f"ws:{key}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aiohttp
@@ -102,6 +103,9 @@ async def test_anonymous_visitors_go_to_login_and_the_widget_renders_and_opens(b
     await expect(page.locator("centralita-phone .tabs button")).to_have_text(
         ["Contactos", "Historial", "Equipo", "Marcador"])
     await expect(page.locator("centralita-phone .key")).to_have_count(12)
+    sms = page.locator("centralita-phone .sms-toggle")  # no SMS channel: says why, posts nothing
+    await expect(sms).to_be_disabled()
+    await expect(sms).to_have_attribute("title", re.compile("SMS no disponible.*Twilio"))
     await page.locator("centralita-phone [data-tab=team]").click()
     await expect(page.locator("centralita-phone [data-pane=team] .name")).to_contain_text(
         ["Ana Agente (tú)", "Luis Agente", "Sara Supervisora"])

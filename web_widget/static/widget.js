@@ -34,6 +34,7 @@
       offline: "Desconectado", busy: "Ocupado", away: "Ausente", lagged: "sin latido",
       answeredElsewhere: "Atendida por", dialing: "Llamando a", pick: "Elige un número",
       noTeam: "Sin compañeros", noCampaigns: "Sin campañas activas", smsText: "Mensaje",
+      smsOff: "SMS no disponible: este servidor aún no tiene Twilio",
       send: "Enviar", sessionEnded: "La sesión ha caducado", transferTo: "Transferir a",
       you: "tú", error: "Error",
     },
@@ -55,6 +56,7 @@
       offline: "Offline", busy: "Busy", away: "Away", lagged: "no heartbeat",
       answeredElsewhere: "Answered by", dialing: "Calling", pick: "Pick a number",
       noTeam: "No teammates", noCampaigns: "No active campaigns", smsText: "Message",
+      smsOff: "SMS is not available: this server has no Twilio yet",
       send: "Send", sessionEnded: "Your session has expired", transferTo: "Transfer to",
       you: "you", error: "Error",
     },
@@ -222,7 +224,7 @@
       return el("div", { class: "dialpad" }, this.display, keys,
         el("div", { class: "dial-actions" },
           el("button", { class: "call", "aria-label": t.call, title: t.call, onclick: function () { self.dial(self.display.value); } }, icon("phone"), el("span", { text: t.call })),
-          el("button", { class: "secondary", "aria-label": t.sms, title: t.sms, onclick: function () { self.smsBox.hidden = !self.smsBox.hidden; } }, icon("sms"), el("span", { text: t.sms }))),
+          this.smsButton = el("button", { class: "secondary sms-toggle", "aria-label": t.sms, title: t.smsOff, disabled: true, onclick: function () { self.smsBox.hidden = !self.smsBox.hidden; } }, icon("sms"), el("span", { text: t.sms }))),
         this.smsBox);
     }
 
@@ -447,6 +449,9 @@
       this.whoami.textContent = (msg.name || msg.user) + " · " + msg.agent;
       this.linkDot.classList.add("up");
       this.ready = true;
+      this.smsButton.disabled = !msg.sms;  // the server says whether it has an SMS channel
+      this.smsButton.title = msg.sms ? this.t.sms : this.t.smsOff;
+      if (!msg.sms) this.smsBox.hidden = true;
       clearInterval(this.pinger);
       this.pinger = setInterval(function () { self.send({ type: "ping", t: Date.now() }); }, (msg.heartbeat_s || 15) * 1000);
       if (this.tab && !this.panel.hidden) this.showTab(this.tab);
