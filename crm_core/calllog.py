@@ -130,11 +130,22 @@ class CallLog:
         await self.record(info, at=event.at)
 
     async def record(self, info: CallInfo, *, at: float) -> int:
-        """Upsert the call; returns its row id. Safe to call any number of times."""
+        """Upsert the call; returns its row id. Safe to call any number of times.
+
+        A call whose number nobody owns gets its lead after the upsert (the
+        lead's own transaction cannot run inside this one on SQLite), and only
+        then: a call already linked to its contact or lead costs nothing more.
+        """
         number = normalise_or_none(outside_party(info), self.region)
-        if number is not None and info.direction in self.create_leads:
+        row_id, linked = await self._upsert(info, at, number)
+        if not linked and number is not None and info.direction in self.create_leads:
             await lead_for_unknown(self.db, number, dialled=_dialled(info),
                                    direction=info.direction, region=self.region)
+            await self._upsert(info, at, number)
+        return row_id
+
+    async def _upsert(self, info: CallInfo, at: float, number: str | None) -> tuple[int, bool]:
+        """The row id, and whether the call is linked to a contact or lead."""
         async with self.db.transaction() as session:
             await session.execute(_insert_ignore(session, info, at))
             call = await session.scalar(
@@ -146,7 +157,7 @@ class CallLog:
             call.outside_number = call.outside_number or number
             await _link(session, call, named)
             await session.flush()
-            return call.id
+            return call.id, call.contact_id is not None or call.lead_id is not None
 
 
 def _dialled(info: CallInfo) -> str:

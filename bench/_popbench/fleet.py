@@ -115,6 +115,8 @@ class Fleet:
     async def _read(self, ws: ClientConnection, ext: str) -> None:
         async for raw in ws:
             arrived = time.time()
+            if isinstance(raw, str) and raw.startswith('{"type": "pong"'):
+                continue  # our own pings' answers: not the hub talking (see `quiet`)
             self._frame.set()
             if '"screen_pop"' not in raw:
                 continue
