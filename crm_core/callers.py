@@ -1,7 +1,8 @@
 """Who is calling: the card a screen-pop shows while the phone still rings.
 
 `identify` must answer within the ring, so it is the indexed phone lookup
-plus a handful of small queries for the card. Pass the agent as `viewer`
+plus four small indexed reads for the card, prebuilt, and on PostgreSQL all
+in one statement. Pass the agent as `viewer`
 and a contact they may not see is not identified for them (None), so a
 private client's name never pops on a colleague's screen.
 """
@@ -168,14 +169,14 @@ def _card(conn: Connection, owner: PhoneOwner) -> dict[str, Any]:
                        for n in conn.execute(notes, key).mappings()])
 
 
-def _history(column: str) -> tuple[Select[Any], Select[Any]]:
-    """The newest calls and notes of a contact or a lead (`column`), bound to `key`."""
+def _history(column: str, key: ColumnElement[Any]) -> tuple[Select[Any], Select[Any]]:
+    """The newest calls and notes, newest first, whose `column` (contact_id or lead_id) is `key`."""
     _, _, calls, notes = _TABLES
     return (
-        select(calls).where(calls.c[column] == bindparam("key"))
+        select(calls).where(calls.c[column] == key)
         .order_by(calls.c.started_at.desc(), calls.c.id.desc()).limit(LAST_CALLS),
         select(notes, calls.c.call_id.label("pbx_call_id"))
-        .outerjoin(calls, calls.c.id == notes.c.call_id).where(notes.c[column] == bindparam("key"))
+        .outerjoin(calls, calls.c.id == notes.c.call_id).where(notes.c[column] == key)
         .order_by(notes.c.created_at.desc(), notes.c.id.desc()).limit(LAST_NOTES),
     )
 
@@ -185,7 +186,7 @@ _CONTACT = select(_TABLES[0]).where(_TABLES[0].c.id == bindparam("key"))
 _TAGS = select(ContactTag.tag).where(ContactTag.contact_id == bindparam("key")).order_by(
     ContactTag.tag)
 _LEAD = select(_TABLES[1]).where(_TABLES[1].c.id == bindparam("key"))
-_HISTORY = {column: _history(column) for column in ("contact_id", "lead_id")}
+_HISTORY = {column: _history(column, bindparam("key")) for column in ("contact_id", "lead_id")}
 
 
 def _contact_head(contact: Contact, tags: list[str]) -> dict[str, Any]:
@@ -217,35 +218,29 @@ def _card_statement(owner_query: Select[int | None, int | None]) -> Select[Any]:
     """
     owner = owner_query.cte("owner")
     is_lead = owner.c.contact_id.is_(None)
-    contacts, leads, calls, notes = _TABLES
+    contacts, leads, _, _ = _TABLES
 
-    def newest(query: Select[Any], table: Table, limit: int) -> ColumnElement[Any]:
-        """The first `limit` rows of `query`, newest first, as one JSON array (or NULL)."""
-        moment = "started_at" if table is calls else "created_at"
-        rows = (query.order_by(table.c[moment].desc(), table.c.id.desc()).limit(limit)
-                .subquery())
-        order = aggregate_order_by(rows.table_valued(), rows.c[moment].desc(), rows.c.id.desc())
-        return select(func.json_agg(order)).scalar_subquery()
-
-    def history(query: Select[Any], table: Table, limit: int) -> ColumnElement[Any]:
-        of_contact = query.where(table.c.contact_id == owner.c.contact_id)
-        of_lead = query.where(is_lead, table.c.lead_id == owner.c.lead_id)
-        return func.coalesce(newest(of_contact, table, limit), newest(of_lead, table, limit))
+    def as_json(history: Select[Any]) -> ColumnElement[Any]:
+        """A `_history` query's rows as one JSON array, newest first (NULL when none)."""
+        rows = history.subquery()
+        moment = rows.c["started_at" if "started_at" in rows.c else "created_at"]
+        newest_first = aggregate_order_by(rows.table_valued(), moment.desc(), rows.c.id.desc())
+        return select(func.json_agg(newest_first)).scalar_subquery()
 
     def row_of(table: Table, *where: ColumnElement[bool]) -> ColumnElement[Any]:
         return select(func.row_to_json(table.table_valued())).where(*where).scalar_subquery()
 
+    contact_calls, contact_notes = _history("contact_id", owner.c.contact_id)
+    lead_calls, lead_notes = (q.where(is_lead) for q in _history("lead_id", owner.c.lead_id))
     tags = select(func.array_agg(aggregate_order_by(ContactTag.tag, ContactTag.tag))).where(
         ContactTag.contact_id == owner.c.contact_id)
-    with_call_id = select(notes, calls.c.call_id.label("pbx_call_id")).outerjoin(
-        calls, calls.c.id == notes.c.call_id)
     return select(
         owner.c.contact_id, owner.c.lead_id,
         row_of(contacts, contacts.c.id == owner.c.contact_id).label("contact"),
         row_of(leads, is_lead, leads.c.id == owner.c.lead_id).label("lead"),
         tags.scalar_subquery().label("tags"),
-        history(select(calls), calls, LAST_CALLS).label("calls"),
-        history(with_call_id, notes, LAST_NOTES).label("notes"),
+        func.coalesce(as_json(contact_calls), as_json(lead_calls)).label("calls"),
+        func.coalesce(as_json(contact_notes), as_json(lead_notes)).label("notes"),
     ).select_from(owner)
 
 
