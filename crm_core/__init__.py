@@ -58,6 +58,8 @@ def _listen(db: Database, cards: CardReader, deps: Deps) -> None:
                         (Direction.OUTBOUND, settings.leads_on_outbound)) if on
     )
     region = settings.default_region
-    CallLog(db, region=region, create_leads=leads_for).subscribe(deps.bus)
+    # The pop first: the bus wakes subscribers in this order, so the card's query reaches
+    # the database ahead of the call log's write for the same ringing event.
     ScreenPopper(db, deps.bus, region=region, leads_for=leads_for, metrics=deps.metrics,
                  reader=cards).subscribe(deps.bus)
+    CallLog(db, region=region, create_leads=leads_for).subscribe(deps.bus)

@@ -17,18 +17,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from crm_core import access
 from crm_core.access import Viewer, call_visible
 from crm_core.db import Database
 from crm_core.leads import lead_for_unknown
 from crm_core.models import Call, User, iso
-from crm_core.phones import find_owner_e164, normalise_or_none
+from crm_core.phones import normalise_or_none, owner_statement
 from crm_core.search import PHONE_LIKE, like_pattern
 from kernel.bus import Bus
 from kernel.errors import NotFound, ValidationFailed
@@ -145,19 +146,22 @@ class CallLog:
         return row_id
 
     async def _upsert(self, info: CallInfo, at: float, number: str | None) -> tuple[int, bool]:
-        """The row id, and whether the call is linked to a contact or lead."""
-        async with self.db.transaction() as session:
-            await session.execute(_insert_ignore(session, info, at))
-            call = await session.scalar(
-                select(Call).where(Call.call_id == info.call_id).with_for_update()
-            )
-            assert call is not None  # inserted above or by a concurrent writer
-            named = call.agent if call.agent_user_id is not None else None
-            _merge(call, info, at)
-            call.outside_number = call.outside_number or number
-            await _link(session, call, named)
-            await session.flush()
-            return call.id, call.contact_id is not None or call.lead_id is not None
+        return await self.db.run_sync(partial(_upsert_call, info=info, at=at, number=number))
+
+
+def _upsert_call(
+    session: Session, *, info: CallInfo, at: float, number: str | None
+) -> tuple[int, bool]:
+    """One call-log write: the row id, and whether the call is linked to a contact or lead."""
+    session.execute(_insert_ignore(session, info, at))
+    call = session.scalar(select(Call).where(Call.call_id == info.call_id).with_for_update())
+    assert call is not None  # inserted above or by a concurrent writer
+    named = call.agent if call.agent_user_id is not None else None
+    _merge(call, info, at)
+    call.outside_number = call.outside_number or number
+    _link(session, call, named)
+    session.flush()
+    return call.id, call.contact_id is not None or call.lead_id is not None
 
 
 def _dialled(info: CallInfo) -> str:
@@ -168,26 +172,30 @@ def _with_recording(info: CallInfo, path: str) -> CallInfo:
     return replace(info, recording=path)
 
 
-def _insert_ignore(session: AsyncSession, info: CallInfo, at: float) -> Any:
+def _insert_ignore(session: Session, info: CallInfo, at: float) -> Any:
     """INSERT ... ON CONFLICT (call_id) DO NOTHING in the dialect at hand."""
     values = {k: v for k, v in _values(info, at).items() if v is not None}
     values["call_id"] = info.call_id
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Call).values(**values).on_conflict_do_nothing(index_elements=["call_id"])
+    return insert(Call.metadata.tables["calls"]).values(**values).on_conflict_do_nothing(
+        index_elements=["call_id"])
 
 
-async def _link(session: AsyncSession, call: Call, named: str | None) -> None:
+def _link(session: Session, call: Call, named: str | None) -> None:
     """Name the agent's user (again after a transfer: `named` is whom we last named)
     and the contact or lead of the outside number, once known."""
+    conn = session.connection()  # Core reads: no ORM round, no autoflush of the merge
     if call.agent and call.agent != named:
-        call.agent_user_id = await session.scalar(
-            select(User.id).where(User.extension == call.agent)
-        )
+        call.agent_user_id = conn.scalar(_USER_OF_EXTENSION, {"extension": call.agent})
     if call.outside_number and call.contact_id is None and call.lead_id is None:
-        owner = await find_owner_e164(session, call.outside_number)
+        query, params = owner_statement(call.outside_number, None)
+        owner = conn.execute(query, params).first()
         if owner is not None:
             call.contact_id, call.lead_id = owner.contact_id, owner.lead_id
+
+
+_USER_OF_EXTENSION = select(User.id).where(User.extension == bindparam("extension"))
 
 
 def _since(value: datetime | str | None, field: str = "since") -> datetime | None:
