@@ -18,11 +18,11 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from crm_core import access
 from crm_core.access import Viewer, call_visible
@@ -146,22 +146,29 @@ class CallLog:
         return row_id
 
     async def _upsert(self, info: CallInfo, at: float, number: str | None) -> tuple[int, bool]:
-        return await self.db.run_sync(partial(_upsert_call, info=info, at=at, number=number))
+        async with self.db.engine.begin() as conn:
+            return await conn.run_sync(partial(_upsert_call, info=info, at=at, number=number))
 
 
 def _upsert_call(
-    session: Session, *, info: CallInfo, at: float, number: str | None
+    conn: Connection, *, info: CallInfo, at: float, number: str | None
 ) -> tuple[int, bool]:
-    """One call-log write: the row id, and whether the call is linked to a contact or lead."""
-    session.execute(_insert_ignore(session, info, at))
-    call = session.scalar(select(Call).where(Call.call_id == info.call_id).with_for_update())
-    assert call is not None  # inserted above or by a concurrent writer
+    """One call-log write: the row id, and whether the call is linked to a contact or lead.
+
+    Core on one connection, prebuilt where it can be: this is the hottest writer, and
+    the ORM's unit of work cost more than the statements themselves.
+    """
+    conn.execute(_insert_ignore(conn.dialect.name, info, at))
+    row = conn.execute(_LOCKED, {"call_id": info.call_id}).mappings().one()
+    call = cast(Call, SimpleNamespace(**row))  # `_merge` reads and sets the columns
     named = call.agent if call.agent_user_id is not None else None
     _merge(call, info, at)
     call.outside_number = call.outside_number or number
-    _link(session, call, named)
-    session.flush()
-    return call.id, call.contact_id is not None or call.lead_id is not None
+    _link(conn, call, named)
+    changed = {key: value for key, value in vars(call).items() if row[key] != value}
+    if changed:
+        conn.execute(update(_CALLS).where(_CALLS.c.id == row["id"]).values(changed))
+    return row["id"], call.contact_id is not None or call.lead_id is not None
 
 
 def _dialled(info: CallInfo) -> str:
@@ -172,20 +179,17 @@ def _with_recording(info: CallInfo, path: str) -> CallInfo:
     return replace(info, recording=path)
 
 
-def _insert_ignore(session: Session, info: CallInfo, at: float) -> Any:
+def _insert_ignore(dialect: str, info: CallInfo, at: float) -> Any:
     """INSERT ... ON CONFLICT (call_id) DO NOTHING in the dialect at hand."""
     values = {k: v for k, v in _values(info, at).items() if v is not None}
     values["call_id"] = info.call_id
-    dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Call.metadata.tables["calls"]).values(**values).on_conflict_do_nothing(
-        index_elements=["call_id"])
+    return insert(_CALLS).values(**values).on_conflict_do_nothing(index_elements=["call_id"])
 
 
-def _link(session: Session, call: Call, named: str | None) -> None:
+def _link(conn: Connection, call: Call, named: str | None) -> None:
     """Name the agent's user (again after a transfer: `named` is whom we last named)
     and the contact or lead of the outside number, once known."""
-    conn = session.connection()  # Core reads: no ORM round, no autoflush of the merge
     if call.agent and call.agent != named:
         call.agent_user_id = conn.scalar(_USER_OF_EXTENSION, {"extension": call.agent})
     if call.outside_number and call.contact_id is None and call.lead_id is None:
@@ -195,6 +199,8 @@ def _link(session: Session, call: Call, named: str | None) -> None:
             call.contact_id, call.lead_id = owner.contact_id, owner.lead_id
 
 
+_CALLS = Call.metadata.tables["calls"]
+_LOCKED = select(_CALLS).where(_CALLS.c.call_id == bindparam("call_id")).with_for_update()
 _USER_OF_EXTENSION = select(User.id).where(User.extension == bindparam("extension"))
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import sqlalchemy
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -19,10 +18,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-T = TypeVar("T")
 
 
 def is_sqlite(url: str) -> bool:
@@ -56,31 +53,6 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._threaded: Engine | None = None
-        database = make_url(url).database if is_sqlite(url) else None
-        if database and database != ":memory:" and not database.startswith("file:"):
-            self._threaded = sqlalchemy.create_engine(
-                f"sqlite:///{database}", connect_args={"timeout": 30, "check_same_thread": False}
-            )
-            event.listen(self._threaded, "connect", _sqlite_pragmas)
-
-    async def run_sync(self, work: Callable[[Session], T]) -> T:
-        """`work(session)` in one transaction, for hot writers (the call log).
-
-        On a SQLite file the whole transaction runs in a worker thread: through
-        aiosqlite each statement, fetch and commit is a hop to its thread and
-        back (some thirty per call-log write, 8 ms); here it is one hop. Elsewhere
-        it is the async session's `run_sync`, the same code on the same rows.
-        """
-        if self._threaded is not None:
-            return await asyncio.to_thread(self._in_thread, work)
-        async with self.transaction() as session:
-            return await session.run_sync(work)
-
-    def _in_thread(self, work: Callable[[Session], T]) -> T:
-        assert self._threaded is not None
-        with Session(self._threaded, expire_on_commit=False) as session, session.begin():
-            return work(session)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -102,8 +74,6 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self._threaded is not None:
-            self._threaded.dispose()
 
 
 def alembic_config(url: str) -> Config:
