@@ -107,17 +107,26 @@ def phone_rows(start: int, stop: int) -> list[tuple[object, ...]]:
     return [(i, mobile(i), "mobile", 0, i, None) for i in range(start, stop)]
 
 
-def fill_sqlite(path: Path, count: int) -> None:
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    """By column name: a migration that adds a column must not shift the values."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def fill_sqlite(
+    path: Path, count: int, extra_users: Callable[[object], list[tuple[object, ...]]] | None = None
+) -> None:
+    """`count` contacts with phones and search terms; `extra_users(now)` adds more users."""
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous=OFF")
     now = datetime.now(UTC).isoformat(sep=" ")
-    conn.executemany(f"INSERT INTO users VALUES ({','.join('?' * 10)})", user_rows(now))
+    users = user_rows(now) + (extra_users(now) if extra_users else [])
+    conn.executemany(_insert("users", USER_COLS), users)
     for start in range(1, count + 1, BATCH):
         stop = min(start + BATCH, count + 1)
-        conn.executemany(f"INSERT INTO contacts VALUES ({','.join('?' * 12)})",
-                         contact_rows(start, stop, now))
-        conn.executemany("INSERT INTO phones VALUES (?,?,?,?,?,?)", phone_rows(start, stop))
-        conn.executemany("INSERT INTO contact_terms VALUES (?,?,?)", term_rows(start, stop))
+        conn.executemany(_insert("contacts", CONTACT_COLS), contact_rows(start, stop, now))
+        conn.executemany(_insert("phones", PHONE_COLS), phone_rows(start, stop))
+        conn.executemany(_insert("contact_terms", ("id", "contact_id", "term")),
+                         term_rows(start, stop))
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()

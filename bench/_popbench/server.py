@@ -8,26 +8,20 @@ target's HTTP port and one token per agent extension, then serves until told to 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from phone_lookup import (
-    BATCH,
-    CONTACT_COLS,
     MANAGERS,
-    PHONE_COLS,
     USER_COLS,
-    contact_rows,
     fill_postgres,
-    phone_rows,
-    term_rows,
-    user_rows,
+    fill_sqlite,
 )
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -57,28 +51,6 @@ def agent_rows(agents: int, now: object) -> list[tuple[object, ...]]:
             for u in range(MANAGERS + 1, agents + 1)]
 
 
-def _insert(table: str, columns: tuple[str, ...]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-
-
-def fill_sqlite_named(path: Path, contacts: int, agents: int) -> None:
-    """phone_lookup's rows, inserted by column name: `fill_sqlite` inserts by position,
-    which breaks whenever a migration adds a column (contacts.photo_url did)."""
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA synchronous=OFF")
-    now = datetime.now(UTC).isoformat(sep=" ")
-    conn.executemany(_insert("users", USER_COLS), [*user_rows(now), *agent_rows(agents, now)])
-    for start in range(1, contacts + 1, BATCH):
-        stop = min(start + BATCH, contacts + 1)
-        conn.executemany(_insert("contacts", CONTACT_COLS), contact_rows(start, stop, now))
-        conn.executemany(_insert("phones", PHONE_COLS), phone_rows(start, stop))
-        conn.executemany(_insert("contact_terms", ("id", "contact_id", "term")),
-                         term_rows(start, stop))
-    conn.commit()
-    conn.execute("ANALYZE")
-    conn.close()
-
-
 async def _postgres_agents(url: str, agents: int) -> None:
     import asyncpg
 
@@ -95,7 +67,7 @@ async def build_sqlite(folder: Path, contacts: int, agents: int) -> tuple[str, P
     url = f"sqlite+aiosqlite:///{path}"
     await migrate(url)
     started = time.perf_counter()
-    await asyncio.to_thread(fill_sqlite_named, path, contacts, agents)
+    await asyncio.to_thread(fill_sqlite, path, contacts, partial(agent_rows, agents))
     print(f"  sqlite: {contacts} contacts, {agents} agents in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     return url, path
