@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import select
 
-from crm_core.callers import CardReader, identify
+from crm_core.callers import CardReader
 from crm_core.calllog import outside_party
 from crm_core.db import Database
 from crm_core.leads import lead_for_unknown
@@ -46,7 +46,7 @@ class ScreenPopper:
 
     def __init__(
         self, db: Database, bus: Bus, *, region: str, leads_for: frozenset[Direction],
-        metrics: CollectorRegistry, reader: CardReader | None = None,
+        metrics: CollectorRegistry, reader: CardReader,
     ) -> None:
         self._db, self._bus, self._region, self._leads_for = db, bus, region, leads_for
         self._reader = reader
@@ -107,18 +107,15 @@ class ScreenPopper:
         e164 = normalise_or_none(number, self._region)
         if e164 is None:
             return {"kind": "internal", "name": number, "number": number, "call": summary}
-        card = await self._identify(e164, viewer)
+        card = await self._reader.identify(e164, viewer)
         if card is None and call.direction in self._leads_for:
             dialled = call.callee if call.direction == Direction.INBOUND else call.caller
             await lead_for_unknown(self._db, e164, dialled=dialled, direction=call.direction,
                                    region=self._region)
-            card = await self._identify(e164, viewer)
+            card = await self._reader.identify(e164, viewer)
         if card is None:
             card = {"kind": "unknown", "name": "", "number": e164}
         return {**card, "call": summary}
-
-    async def _identify(self, e164: str, viewer: _Agent | None) -> dict[str, Any] | None:
-        return await identify(self._db, e164, self._region, viewer, self._reader)
 
     async def _agents(self, extensions: list[str]) -> list[_Agent]:
         """The rung extensions' users, from a map reloaded when stale or on a miss."""
