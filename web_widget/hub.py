@@ -7,17 +7,24 @@ last `seq` it handled and gets exactly what it missed, in order; when that is
 older than the buffer (or from before a restart: another `epoch`), it gets a
 `resync` snapshot instead. Delivery into a socket's outbox is synchronous, so
 a replay and the live stream can never interleave or repeat.
+
+Messages are serialised once, when numbered, and buffered and queued as JSON
+text: one encoding per agent rather than per socket, and strings are not
+tracked by the garbage collector, so a thousand agents' replay buffers do not
+lengthen its full collections (which pause every call in flight).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from kernel.events import (
@@ -40,20 +47,25 @@ PRESENCE_STATES = ("online", "offline", "busy", "away")
 HUB_TOPICS = ("screen_pop", "call.*", "pbx.*")
 
 
+def numbered(seq: int, body: str) -> str:
+    """Put `"seq": n` first into an encoded message (never empty: it has a `type`)."""
+    return f'{{"seq": {seq}, {body[1:]}'
+
+
 class Outbox:
-    """One socket's queue of messages; the socket's writer task drains it.
+    """One socket's queue of JSON texts; the socket's writer task drains it.
 
     Bounded: a widget that stops reading is cut off (it will resume by seq)
     rather than letting the hub's memory grow.
     """
 
     def __init__(self, limit: int = 1000) -> None:
-        self.queue: asyncio.Queue[Message | None] = asyncio.Queue(limit)
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(limit)
         self.overflowed = False
 
-    def put(self, message: Message) -> None:
+    def put(self, text: str) -> None:
         try:
-            self.queue.put_nowait(message)
+            self.queue.put_nowait(text)
         except asyncio.QueueFull:
             self.overflowed = True
             self.close()
@@ -76,7 +88,8 @@ class AgentChannel:
     name: str = ""
     role: str = "agent"
     seq: int = 0
-    buffer: deque[Message] = field(default_factory=deque)
+    buffer: deque[str] = field(default_factory=deque)
+    """The newest messages as JSON text; the last one is number `seq`."""
     sockets: set[Outbox] = field(default_factory=set)
     presence: str = "offline"
     chosen: str = "online"
@@ -148,7 +161,7 @@ class AgentHub:
         chan.name, chan.role = name or chan.name or key, role
         missed = self._missed(chan, last_seq, epoch)
         if missed is None:
-            outbox.put(self.snapshot(key))
+            outbox.put(json.dumps(self.snapshot(key)))
             mode = "resync"
         else:
             for message in missed:
@@ -173,17 +186,14 @@ class AgentHub:
 
     def _missed(
         self, chan: AgentChannel, last_seq: int | None, epoch: str | None
-    ) -> list[Message] | None:
+    ) -> list[str] | None:
         """The messages after `last_seq`, or None when only a resync can help."""
         if last_seq is None or (epoch is not None and epoch != self.epoch):
             return None
-        if last_seq > chan.seq or last_seq < 0:
+        missed = chan.seq - last_seq
+        if missed < 0 or last_seq < 0 or missed > len(chan.buffer):
             return None
-        if last_seq == chan.seq:
-            return []
-        if not chan.buffer or chan.buffer[0]["seq"] > last_seq + 1:
-            return None
-        return [m for m in chan.buffer if m["seq"] > last_seq]
+        return list(islice(chan.buffer, len(chan.buffer) - missed, None))
 
     def snapshot(self, key: str) -> Message:
         """What a widget needs to start over: its live calls and pops, the team, the PBX."""
@@ -205,19 +215,20 @@ class AgentHub:
     def team(self) -> list[dict[str, Any]]:
         return [self._presence_body(c) for c in self._channels.values()]
 
-    def send(self, key: str, message: Message) -> Message:
+    def send(self, key: str, message: Message) -> None:
         """Number a message into one agent's stream and hand it to every open widget."""
-        chan = self.channel(key)
-        chan.seq += 1
-        numbered = {"seq": chan.seq, **message}
-        chan.buffer.append(numbered)
-        for outbox in list(chan.sockets):
-            outbox.put(numbered)
-        return numbered
+        self.send_many((key,), message)
 
     def send_many(self, keys: Iterable[str], message: Message) -> None:
+        """`send` to each of `keys` (once each), encoding the message once for all."""
+        body = json.dumps(message)
         for key in dict.fromkeys(keys):
-            self.send(key, message)
+            chan = self.channel(key)
+            chan.seq += 1
+            text = numbered(chan.seq, body)
+            chan.buffer.append(text)
+            for outbox in list(chan.sockets):
+                outbox.put(text)
 
     # -- presence and heartbeats -------------------------------------------
 

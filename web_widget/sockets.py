@@ -124,7 +124,7 @@ async def _write(ws: web.WebSocketResponse, outbox: Outbox) -> None:
             if outbox.overflowed:
                 await ws.close(code=4008, message=b"too slow; resume")
             return
-        await ws.send_json(message)
+        await ws.send_str(message)
 
 
 class _Session:
@@ -141,20 +141,20 @@ class _Session:
         kind = data.get("type")
         if kind == "ping":
             self.hub.heartbeat(self.key)
-            self.outbox.put({"type": "pong", "t": data.get("t")})
+            self.reply({"type": "pong", "t": data.get("t")})
         elif kind == "presence":
             try:
                 self.hub.set_presence(self.key, str(data.get("status")))
             except ValueError as err:
-                self.outbox.put({"type": "error", "code": "invalid-input", "message": str(err)})
+                self.reply({"type": "error", "code": "invalid-input", "message": str(err)})
         elif isinstance(kind, str) and kind.startswith("call."):
             # Run apart from the reader: a slow PBX must not hold up this socket's pings.
             task = asyncio.create_task(self._call_command(kind[5:], data))
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
         elif kind != "hello":  # a late hello (after ?resume=) changes nothing
-            self.outbox.put({"type": "error", "code": "unknown-command",
-                             "message": f"unknown message type {kind!r}"})
+            self.reply({"type": "error", "code": "unknown-command",
+                        "message": f"unknown message type {kind!r}"})
 
     async def _call_command(self, verb: str, data: dict[str, Any]) -> None:
         """`{"type": "call.hold", "call_id": ..., "ref": ...}` -> `command.result` with `ref`."""
@@ -165,7 +165,11 @@ class _Session:
             reply.update(ok=True, result=answer)
         except CentralitaError as err:
             reply.update(ok=False, **err.to_json())
-        self.outbox.put(reply)
+        self.reply(reply)
+
+    def reply(self, message: dict[str, Any]) -> None:
+        """An unnumbered answer to this socket alone (not replayed on resume)."""
+        self.outbox.put(json.dumps(message))
 
 
 async def _read(ws: web.WebSocketResponse, session: _Session) -> None:
@@ -175,7 +179,7 @@ async def _read(ws: web.WebSocketResponse, session: _Session) -> None:
         try:
             data = json.loads(msg.data)
         except json.JSONDecodeError:
-            session.outbox.put({"type": "error", "code": "invalid-input", "message": "not JSON"})
+            session.reply({"type": "error", "code": "invalid-input", "message": "not JSON"})
             continue
         if isinstance(data, dict):
             session.handle(data)
