@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -11,6 +13,7 @@ from crm_core.calllog import CallLog
 from crm_core.db import Database, is_sqlite, migrate
 from crm_core.phones import PhoneDirectory
 from crm_core.screenpop import ScreenPopper
+from crm_core.team import Team
 from kernel.deps import Deps
 from kernel.events import Direction
 
@@ -31,8 +34,13 @@ def setup(app: web.Application, deps: Deps) -> None:
         phones = PhoneDirectory(db)
         cards = CardReader(db, phones)
         app[DATABASE], app[PHONES] = db, phones
-        _listen(db, cards, deps)
+        team = Team(db, deps.bus)
+        _listen(db, cards, team, deps)
+        watch = asyncio.create_task(team.watch(), name="team-watch")
         yield
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
         phones.close()
         cards.close()
         await db.close()
@@ -50,7 +58,7 @@ def setup(app: web.Application, deps: Deps) -> None:
     setup_routes(app, deps.settings)
 
 
-def _listen(db: Database, cards: CardReader, deps: Deps) -> None:
+def _listen(db: Database, cards: CardReader, team: Team, deps: Deps) -> None:
     """The CRM's bus subscribers: the call log and the screen-pop."""
     settings = deps.settings
     leads_for = frozenset(
@@ -61,5 +69,5 @@ def _listen(db: Database, cards: CardReader, deps: Deps) -> None:
     # The pop first: the bus wakes subscribers in this order, so the card's query reaches
     # the database ahead of the call log's write for the same ringing event.
     ScreenPopper(db, deps.bus, region=region, leads_for=leads_for, metrics=deps.metrics,
-                 reader=cards).subscribe(deps.bus)
+                 reader=cards, team=team).subscribe(deps.bus)
     CallLog(db, region=region, create_leads=leads_for).subscribe(deps.bus)

@@ -12,29 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import select
 
 from crm_core.callers import CardReader
 from crm_core.calllog import outside_party
 from crm_core.db import Database
 from crm_core.leads import lead_for_unknown
-from crm_core.models import User
 from crm_core.phones import normalise_or_none
+from crm_core.team import Agent, Team
 from kernel.bus import Bus
 from kernel.events import CallEvent, CallInfo, CallRinging, Direction, Event, ScreenPop
 
 log = logging.getLogger("centralita.screenpop")
-
-
-@dataclass(frozen=True, slots=True)
-class _Agent:
-    user_id: int
-    role: str
-    extension: str
 
 
 class ScreenPopper:
@@ -42,19 +33,16 @@ class ScreenPopper:
     ringing call, and the bound keeps a call storm from opening unbounded sessions."""
 
     MAX_IN_FLIGHT = 64
-    AGENTS_TTL_S = 10.0  # how stale the extension -> user map may be (an admin's edit)
 
     def __init__(
         self, db: Database, bus: Bus, *, region: str, leads_for: frozenset[Direction],
-        metrics: CollectorRegistry, reader: CardReader,
+        metrics: CollectorRegistry, reader: CardReader, team: Team,
     ) -> None:
         self._db, self._bus, self._region, self._leads_for = db, bus, region, leads_for
-        self._reader = reader
+        self._reader, self._team = reader, team
         self._popped: dict[str, set[str]] = {}
         self._slots = asyncio.Semaphore(self.MAX_IN_FLIGHT)
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._agent_map: dict[str, _Agent] = {}
-        self._agents_loaded = -1e9
         self._pops = Counter("centralita_screen_pops_total", "Screen pops sent", registry=metrics)
         self._latency = Histogram(
             "centralita_screen_pop_seconds", "From the ringing event to its pop on the bus",
@@ -93,14 +81,14 @@ class ScreenPopper:
             log.error("screen pop failed", exc_info=task.exception())
 
     async def _pop(self, event: CallRinging, extensions: list[str]) -> None:
-        for agent in await self._agents(extensions):
+        for agent in await self._team.agents(extensions):
             card = await self.card_for(event.call, agent)
             pop = ScreenPop(call_id=event.call.call_id, agents=(agent.extension,), card=card)
             await self._bus.publish(pop)
             self._pops.inc()
             self._latency.observe(max(0.0, time.time() - event.at))
 
-    async def card_for(self, call: CallInfo, viewer: _Agent | None) -> dict[str, Any]:
+    async def card_for(self, call: CallInfo, viewer: Agent | None) -> dict[str, Any]:
         number = outside_party(call)
         summary = {"call_id": call.call_id, "direction": call.direction.value,
                    "caller": call.caller, "callee": call.callee, "queue": call.queue}
@@ -116,18 +104,3 @@ class ScreenPopper:
         if card is None:
             card = {"kind": "unknown", "name": "", "number": e164}
         return {**card, "call": summary}
-
-    async def _agents(self, extensions: list[str]) -> list[_Agent]:
-        """The rung extensions' users, from a map reloaded when stale or on a miss."""
-        now = time.monotonic()
-        stale = now - self._agents_loaded > self.AGENTS_TTL_S
-        missing = any(ext not in self._agent_map for ext in extensions)
-        if stale or (missing and now - self._agents_loaded > 1.0):
-            async with self._db.session() as session:
-                rows = await session.execute(
-                    select(User.id, User.role, User.extension)
-                    .where(User.extension.is_not(None), User.active.is_(True))
-                )
-                self._agent_map = {ext: _Agent(uid, role, ext) for uid, role, ext in rows if ext}
-            self._agents_loaded = now
-        return [self._agent_map[ext] for ext in extensions if ext in self._agent_map]

@@ -180,6 +180,18 @@ class ScreenPop(Event):
     card: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class TeamChanged(Event):
+    """The extensions that belong to people (the users'), published by the CRM (T12).
+
+    A PBX adapter needs it to tell an agent from a queue or IVR behind the same
+    kind of number (`Local/600@ext-queues` next to `Local/2001@from-queue`).
+    """
+
+    topic: ClassVar[str] = "team.changed"
+    extensions: tuple[str, ...] = ()
+
+
 E = TypeVar("E", bound=Event)
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -187,7 +199,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         CallRinging, CallAnswered, CallHeld, CallResumed, CallTransferred, CallEnded, CallDtmf,
         RecordingStarted, RecordingReady, PbxOffline, PbxOnline, QueueMemberChanged,
-        OriginateResult, ScreenPop,
+        OriginateResult, ScreenPop, TeamChanged,
     )
 }
 
@@ -205,8 +217,9 @@ def from_dict(data: dict[str, Any]) -> Event:
         call["ringing"] = tuple(call.get("ringing", ()))
         call["variables"] = tuple(tuple(kv) for kv in call.get("variables", ()))
         payload["call"] = CallInfo(**call)
-    if "agents" in payload:
-        payload["agents"] = tuple(payload["agents"])
+    for listed in ("agents", "extensions"):
+        if listed in payload:
+            payload[listed] = tuple(payload[listed])
     return cls(**payload)
 
 

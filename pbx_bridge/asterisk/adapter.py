@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from config import Settings
 from kernel.bus import Bus
-from kernel.events import Event, PbxOffline, PbxOnline
+from kernel.events import Event, PbxOffline, PbxOnline, TeamChanged
 from pbx_bridge.asterisk.link import AMILink
 from pbx_bridge.asterisk.port import AsteriskPort
 from pbx_bridge.asterisk.protocol import Message
@@ -37,6 +37,7 @@ class AsteriskAdapter:
         assert settings.ami_host is not None
         self._bus = bus
         self.tracker = CallTracker(trunk_patterns=settings.ami_trunk_patterns)
+        bus.subscribe("asterisk.team", self._on_team, [TeamChanged.topic])
         secret = settings.ami_secret.reveal() if settings.ami_secret else ""
         self.link = AMILink(
             settings.ami_host, settings.ami_port, settings.ami_username, secret,
@@ -75,6 +76,10 @@ class AsteriskAdapter:
     async def probe(self) -> tuple[bool, object]:
         """For /readyz: `{"asterisk": "online"}` or offline."""
         return self.online, {self.name: "online" if self.online else "offline"}
+
+    async def _on_team(self, event: Event) -> None:
+        if isinstance(event, TeamChanged):
+            self.tracker.rules.know_agents(event.extensions)
 
     def _on_message(self, message: Message, received_at: float) -> None:
         for event in self.tracker.feed(message, received_at):

@@ -71,9 +71,13 @@ class PartyRules:
     """Tells our extensions from outside numbers and lines.
 
     `is_trunk` (or `trunk_patterns`, fnmatch globs of channel names: setting
-    `ami_trunk_patterns`) names the outside lines; `agents` are the known
-    agent extensions. Besides those, a number of 2 to `max_extension_len`
-    digits is an extension (`PJSIP/1001-...`, `Local/1001@...`).
+    `ami_trunk_patterns`) names the outside lines. A number of 2 to
+    `max_extension_len` digits is ours (`PJSIP/1001-...`, `Local/600@...`).
+    Without a list of `agents`, each such number is an agent's. With one (the
+    users' extensions: `know_agents`), a listed number is an agent's whatever its
+    length, a phone of its own (`PJSIP/1050-...`) is still a person, and an
+    unlisted number reached through the dialplan (`Local/600@ext-queues`, a
+    transfer to 600) is a queue or IVR: nobody answers a call there.
     """
 
     def __init__(self, is_trunk: Callable[[str], bool] | None = None,
@@ -81,8 +85,14 @@ class PartyRules:
                  max_extension_len: int = 6) -> None:
         self._is_trunk = is_trunk
         self.trunk_patterns = tuple(trunk_patterns)
-        self.agents = None if agents is None else frozenset(agents)
+        self.agents: frozenset[str] | None = None
         self.max_extension_len = max_extension_len
+        if agents is not None:
+            self.know_agents(agents)
+
+    def know_agents(self, extensions: Iterable[str]) -> None:
+        """The agents' extensions from now on; none known means every extension is one."""
+        self.agents = frozenset(extensions) or None
 
     def is_trunk(self, channel: str) -> bool:
         if self._is_trunk is not None and self._is_trunk(channel):
@@ -108,7 +118,10 @@ class PartyRules:
         """Who a channel belongs to when that is one of ours; None for an outside line."""
         if self.is_trunk(channel):
             return None
-        party = self.of_number(endpoint(channel))
+        number = endpoint(channel)
+        party = self.of_number(number)
+        if party.agent is None and not party.outside and not is_local(channel):
+            return Party.extension(number)  # a phone on its own line: a person, listed or not
         return None if party.outside else party
 
     def of_member(self, interface: str, member_name: str) -> Party:

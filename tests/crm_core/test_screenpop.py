@@ -15,6 +15,7 @@ from crm_core.leads import list_leads
 from crm_core.models import User
 from crm_core.phones import PhoneDirectory
 from crm_core.screenpop import ScreenPopper
+from crm_core.team import Team
 from kernel.bus import InProcessBus
 from kernel.events import CallEnded, CallInfo, CallRinging, CallState, Direction, Event, ScreenPop
 
@@ -45,7 +46,7 @@ async def pops_for(db: Database, *events: Event) -> list[ScreenPop]:
     bus = InProcessBus()
     reader = CardReader(db, PhoneDirectory(db))  # local on SQLite, one statement on PostgreSQL
     popper = ScreenPopper(db, bus, region=REGION, leads_for=frozenset({Direction.INBOUND}),
-                          metrics=CollectorRegistry(), reader=reader)
+                          metrics=CollectorRegistry(), reader=reader, team=Team(db, bus))
     popper.subscribe(bus)
     seen: list[ScreenPop] = []
 

@@ -48,8 +48,11 @@ def chunks(name: str) -> tuple[bytes, bytes, list[tuple[float, bytes]]]:
     return data[:greeting_end], data[greeting_end:login_end], out
 
 
-async def play(name: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def play(name: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+               frames: list[tuple[float, bytes]] | None = None) -> None:
+    """`name`'s recorded session, or its greeting and login followed by `frames`."""
     greeting, login, rest = chunks(name)
+    rest = rest if frames is None else frames
     writer.write(greeting)
     parser = Parser(expect_greeting=False)
     pending = set(LIST_COMPLETE)

@@ -12,6 +12,7 @@ from kernel.events import (
     Event,
     PbxOffline,
     ScreenPop,
+    TeamChanged,
     from_dict,
 )
 
@@ -133,6 +134,7 @@ def test_events_round_trip_through_their_wire_shape() -> None:
         ringing(7),
         PbxOffline(reason="ping unanswered", at=1.5),
         ScreenPop(call_id="c", agents=("1001", "1002"), card={"name": "Ana"}, at=2.0),
+        TeamChanged(extensions=("1001", "20015550"), at=3.0),
     ]
     for event in events:
         assert from_dict(event.to_dict()) == event

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kernel.events import CallEnded, CallEvent, Event, OriginateResult
+from pbx_bridge.asterisk.channels import endpoint
 from pbx_bridge.asterisk.protocol import Message
 from pbx_bridge.asterisk.tracker import CallChannels, CallTracker
 from tests.pbx_bridge.asterisk.test_tracker_traces import NEW_SESSION
@@ -237,11 +238,10 @@ def test_inbound_call_that_never_reaches_an_agent_is_still_a_missed_call() -> No
     ]
 
 
-def test_known_agents_tell_a_queue_hop_from_a_person() -> None:
-    """Dial(Local/600@ext-queues): 600 is internal but nobody; agent 2001 answers behind it."""
-    pbx, tracker = Pbx(), CallTracker(agents={"2001", "2002"})
-    hop1, hop2, member = "Local/600@ext-queues-0000000a;1", "Local/600@ext-queues-0000000a;2", \
-        "PJSIP/2001-0000000b"
+def queue_hop(pbx: Pbx, member: str) -> Stream:
+    """FreePBX's way into a queue: Dial(Local/600@ext-queues); the queue rings `member`."""
+    hop1, hop2 = "Local/600@ext-queues-0000000a;1", "Local/600@ext-queues-0000000a;2"
+    ext = endpoint(member)
     stream = [(0.0, pbx.new(TRUNK, None, 4, "34911111111", "912000001"))]
     stream += [(0.0, pbx.new(hop1, TRUNK, 0, "<unknown>", "600")),
                (0.0, pbx.new(hop2, TRUNK, 4, "<unknown>", "600")),
@@ -249,16 +249,40 @@ def test_known_agents_tell_a_queue_hop_from_a_person() -> None:
                (0.1, pbx.ev("DialEnd", TRUNK, hop1, DialStatus="ANSWER")),  # the queue answers
                (0.1, pbx.ev("QueueCallerJoin", hop2, Queue="ventas", Position="1")),
                (0.2, pbx.new(member, TRUNK, 0, "<unknown>", "s")),
-               (0.2, pbx.ev("AgentCalled", hop2, member, Queue="ventas", Interface="PJSIP/2001",
-                            MemberName="Ana")),
-               (0.2, pbx.ev("DialBegin", hop2, member, DialString="2001")),
+               (0.2, pbx.ev("AgentCalled", hop2, member, Queue="ventas",
+                            Interface=f"PJSIP/{ext}", MemberName="Ana")),
+               (0.2, pbx.ev("DialBegin", hop2, member, DialString=ext)),
                (5.0, pbx.ev("DialEnd", hop2, member, DialStatus="ANSWER"))]
-    stream += hangup_all(pbx, 20.0, TRUNK, hop1, hop2, member)
-    assert rows(run(tracker, stream)) == [
-        ("call.ringing", 0.2, "in", "34911111111", "912000001", None, ("2001",), None),
-        ("call.answered", 5.0, "in", "34911111111", "912000001", "2001", (), None),
-        ("call.ended", 20.0, "in", "34911111111", "912000001", "2001", (), "answered"),
+    return stream + hangup_all(pbx, 20.0, TRUNK, hop1, hop2, member)
+
+
+def answered_by(ext: str) -> list[tuple[Any, ...]]:
+    return [
+        ("call.ringing", 0.2, "in", "34911111111", "912000001", None, (ext,), None),
+        ("call.answered", 5.0, "in", "34911111111", "912000001", ext, (), None),
+        ("call.ended", 20.0, "in", "34911111111", "912000001", ext, (), "answered"),
     ]
+
+
+def test_known_agents_tell_a_queue_hop_from_a_person() -> None:
+    """600 is internal but nobody; agent 2001 answers behind it."""
+    tracker = CallTracker(agents={"2001", "2002"})
+    assert rows(run(tracker, queue_hop(Pbx(), "PJSIP/2001-0000000b"))) == answered_by("2001")
+
+
+def test_a_phone_missing_from_the_list_is_still_a_person() -> None:
+    """A desk phone with no user behind it answers as itself, not as a queue."""
+    tracker = CallTracker(agents={"2002"})
+    assert rows(run(tracker, queue_hop(Pbx(), "PJSIP/2001-0000000b"))) == answered_by("2001")
+
+
+def test_a_listed_extension_is_an_agent_whatever_its_length() -> None:
+    tracker = CallTracker()
+    tracker.rules.know_agents({"20015550"})  # eight digits: an outside number to the heuristic
+    assert rows(run(tracker, queue_hop(Pbx(), "PJSIP/20015550-0000000b"))) == \
+        answered_by("20015550")
+    tracker.rules.know_agents(())  # no team known: back to "every extension-like number"
+    assert tracker.rules.agents is None
 
 
 def test_call_pickup_by_another_phone_answers_the_call() -> None:
