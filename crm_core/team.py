@@ -3,7 +3,7 @@
 The screen-pop needs the user behind each rung extension. The PBX adapter
 needs the list itself: behind the same kind of number may be a person
 (`Local/2001@from-queue`) or a queue (`Local/600@ext-queues`), and only the
-team knows which. So the map is read from the users table at most every
+team knows which. So `watch` rereads the map from the users table every
 `TTL_S` (an admin's edit, or one the CLI made from another process, shows
 within that), sooner when a call rings an extension it lacks, and each time
 its extensions change they go on the bus as `team.changed`.
@@ -48,15 +48,16 @@ class Team:
         self._published: frozenset[str] | None = None
 
     async def agents(self, extensions: Iterable[str]) -> list[Agent]:
-        """The users behind `extensions` (unknown ones left out), from a fresh enough map.
+        """The users behind `extensions` (unknown ones left out).
 
-        An extension the map lacks is looked for at once (its user may be a minute
-        old); one that was still missing then, at most every `MISS_RETRY_S`.
+        The map is as fresh as `watch` keeps it; an extension it lacks is looked
+        for at once (its user may be a minute old), and one that was still
+        missing then, at most every `MISS_RETRY_S`.
         """
         wanted = list(extensions)
-        age = time.monotonic() - self._loaded
         missing = {ext for ext in wanted if ext not in self._by_extension}
-        if age > self.TTL_S or missing - self._absent or (missing and age > self.MISS_RETRY_S):
+        retry = time.monotonic() - self._loaded > self.MISS_RETRY_S
+        if missing - self._absent or (missing and retry):
             await self.refresh()
             self._absent = missing - self._by_extension.keys()
         return [self._by_extension[ext] for ext in wanted if ext in self._by_extension]
