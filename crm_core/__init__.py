@@ -36,6 +36,7 @@ def setup(app: web.Application, deps: Deps) -> None:
         app[DATABASE], app[PHONES] = db, phones
         team = Team(db, deps.bus)
         _listen(db, cards, team, deps)
+        await team.refresh()  # before the PBX link opens: its first calls know the team
         watch = asyncio.create_task(team.watch(), name="team-watch")
         yield
         watch.cancel()

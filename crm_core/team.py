@@ -77,10 +77,10 @@ class Team:
             await self._bus.publish(TeamChanged(extensions=tuple(sorted(extensions))))
 
     async def watch(self) -> None:
-        """Refresh now and every `TTL_S`, so the PBX adapter hears of edits with no call."""
+        """Refresh every `TTL_S`, so the PBX adapter hears of edits with no call."""
         while True:
+            await asyncio.sleep(self.TTL_S)
             try:
                 await self.refresh()
             except Exception:  # a database that is down for a while must not end the watch
                 log.warning("could not read the team's extensions", exc_info=True)
-            await asyncio.sleep(self.TTL_S)
