@@ -18,7 +18,6 @@ from aiohttp.test_utils import TestClient
 
 from centralita.app import build_app
 from config import Secret, Settings
-from crm_core import DATABASE
 from crm_core.auth.tokens import issue_token
 from crm_core.db import Database, migrate
 from crm_core.users import add_user
@@ -43,30 +42,42 @@ async def collect(ws: aiohttp.ClientWebSocketResponse, until: str,
     raise AssertionError(f"socket closed before {until}: {got}")
 
 
-async def test_ring_all_pops_each_agent_and_withdraws_the_loser(
-    aiohttp_client: Any, tmp_path: Path
-) -> None:
+async def stage(
+    aiohttp_client: Any, tmp_path: Path, agents: dict[str, str],
+    frames: list[tuple[float, bytes]] | None = None,
+) -> tuple[TestClient, dict[str, str], asyncio.Event, asyncio.Server]:
+    """The whole app on SQLite, its Asterisk a TCP server that plays `queue_answered`'s
+    session (or its login, then `frames`) once the returned event is set; `agents`
+    (username -> extension) are users before it starts. Gives one API token per extension."""
     started = asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await started.wait()
-        await play("queue_answered", reader, writer)
+        await play("queue_answered", reader, writer, frames)
         await reader.read()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
     await migrate(url)
+    db = Database(url)
+    tokens = {}
+    for username, ext in agents.items():
+        user = await add_user(db, username, "agent", "queue-pass-1", extension=ext)
+        tokens[ext] = (await issue_token(db, user.id, "api", timedelta(hours=1))).token
+    await db.close()
     settings = Settings(
         database_url=url, ami_host="127.0.0.1", ami_port=server.sockets[0].getsockname()[1],
         ami_secret=Secret("not-a-secret"),
     )
-    app = build_app(settings)
-    client: TestClient = await aiohttp_client(app)
-    db = app[DATABASE]
-    tokens = {}
-    for username, ext in (("rosa", "2001"), ("tomas", "2002")):
-        user = await add_user(db, username, "agent", "queue-pass-1", extension=ext)
-        tokens[ext] = (await issue_token(db, user.id, "api", timedelta(hours=1))).token
+    client: TestClient = await aiohttp_client(build_app(settings))
+    return client, tokens, started, server
+
+
+async def test_ring_all_pops_each_agent_and_withdraws_the_loser(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    client, tokens, started, server = await stage(
+        aiohttp_client, tmp_path, {"rosa": "2001", "tomas": "2002"})
     sockets = {
         ext: await client.ws_connect(f"/ws/agent?token={token}&resume=0")
         for ext, token in tokens.items()
@@ -108,26 +119,9 @@ async def test_behind_a_freepbx_queue_hop_the_team_s_agent_answers(
     stream = [(0.0, NEW_SESSION), *queue_hop(pbx, "PJSIP/2001-0000000b")]
     frames = [(t, wire(m)) for t, m in stream]
     call_id = pbx.chans[TRUNK]["Linkedid"]
-    started = asyncio.Event()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await started.wait()
-        await play("queue_answered", reader, writer, frames)
-        await reader.read()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
-    await migrate(url)
-    db = Database(url)
-    user = await add_user(db, "rosa", "agent", "queue-pass-1", extension="2001")
-    token = (await issue_token(db, user.id, "api", timedelta(hours=1))).token
-    await db.close()
-    settings = Settings(
-        database_url=url, ami_host="127.0.0.1", ami_port=server.sockets[0].getsockname()[1],
-        ami_secret=Secret("not-a-secret"),
-    )
-    app = build_app(settings)
-    client: TestClient = await aiohttp_client(app)
+    client, tokens, started, server = await stage(aiohttp_client, tmp_path, {"rosa": "2001"},
+                                                  frames)
+    token = tokens["2001"]
     ws = await client.ws_connect(f"/ws/agent?token={token}&resume=0")
     assert json.loads((await ws.receive()).data)["type"] == "hello"
     started.set()
